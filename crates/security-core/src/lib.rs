@@ -1,0 +1,11 @@
+//! The security primitives of the MT5 gateway: API keys (format, generation, hashing,
+//! verification, scopes, rotation) and the keys file that holds them, the lockout of clients
+//! that keep presenting bad keys, and the redaction that makes untrusted text safe to log.
+//!
+//! This crate knows nothing of HTTP: it sees a presented key as a `&str`, a client as an IP
+//! address, a clock as a value passed in. It must never let a secret reach a `Debug` or
+//! `Display` output, an error message or a file other than the moment a key is created: every
+//! type that holds one hides it when printed and wipes it when dropped.
+
+pub mod key;
+pub mod redact;
