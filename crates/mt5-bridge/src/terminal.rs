@@ -35,11 +35,14 @@ pub enum TerminalError {
     /// The terminal's own storage failed (the simulated account's file, for one).
     #[error("terminal storage error: {0}")]
     Storage(String),
+    /// The terminal cannot start with the settings or files it was given.
+    #[error("terminal configuration error: {0}")]
+    Config(String),
 }
 
 pub type Result<T, E = TerminalError> = std::result::Result<T, E>;
 
-/// A MetaTrader 5 terminal, real or simulated.
+/// An MT5 terminal, real or simulated.
 ///
 /// Every method is one MT5 call. Implementations must be cheap to call concurrently; the
 /// gateway bounds each call with its own timeout, so an implementation may block for as long
