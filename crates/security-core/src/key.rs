@@ -454,8 +454,11 @@ impl Iterator for KeyMatches<'_> {
             };
             // A valid key cannot contain another key; anything else may, so look again just
             // past the prefix (`mt5gw_` cannot overlap itself).
-            self.position =
-                if found.checksum == KeyChecksum::Valid { found.range.end } else { start + 6 };
+            self.position = if found.checksum == KeyChecksum::Valid {
+                found.range.end
+            } else {
+                start + PREFIX_LEN
+            };
             return Some(found);
         }
         self.position = bytes.len();

@@ -8,4 +8,15 @@
 //! type that holds one hides it when printed and wipes it when dropped.
 
 pub mod key;
+pub mod lockout;
+mod private_file;
 pub mod redact;
+pub mod scope;
+pub mod store;
+
+pub use key::{ApiKey, KeyId};
+pub use lockout::{ClientKey, FailureOutcome, Lockout, LockoutConfig};
+pub use private_file::PrivateFileError;
+pub use redact::{MAX_FIELD_CHARS, neutralize_csv, redact, sanitize_cell};
+pub use scope::Scope;
+pub use store::{AuthFailure, KeyStore, KeySummary, StoreError, Verified};
