@@ -21,7 +21,8 @@ use super::rng::{hash, symmetric_from};
 use super::spec::Spec;
 use crate::types::{Bar, Timeframe};
 
-/// The most bars one call returns, and the most kept in memory per timeframe.
+/// The most bars one call returns (a larger count is refused as an invalid request), and
+/// the most kept in memory per symbol and timeframe.
 pub const MAX_BARS: usize = 5_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,9 +12,44 @@
 //! happens between calls unless [`SimulatedTerminal::run_ticker`] is running, so triggers
 //! fire on time for a watching client even when nobody calls.
 //!
+//! Market orders with an expected `price` act like MT5's instant execution: if the fill
+//! price is more than `deviation` points from it, the answer is `10004` (requote) with the
+//! current bid and ask, and nothing trades. Without a price they act like market
+//! execution and fill at the current quote. Pending orders fill at the price of the tick
+//! that triggers them (buy limit when the ask falls to the order price, sell limit when the
+//! bid rises to it, buy stop when the ask rises to it, sell stop when the bid falls to it);
+//! one the free margin cannot carry then is rejected. A buy's SL and TP watch the bid, a
+//! sell's the ask, and close at the triggering tick's price. A `comment` is cut to 31
+//! characters as MT5 does; `comment` and `magic` stay on orders, deals and positions.
+//!
 //! Not simulated: swap, commission, stop-out, hedged-margin discounts, partial fills and
 //! slippage beyond the tick a request or trigger meets. Margin is computed at a position's
 //! opening price and stays fixed while it is open.
+//!
+//! # Replay files
+//!
+//! With `replay_dir` set, each file in it named for a symbol (`EURUSD.csv`, `XAUUSD.csv`)
+//! replaces that symbol's random walk; the other symbols keep walking. A file is plain
+//! comma-separated text without quoting:
+//!
+//! ```text
+//! time,bid,ask
+//! 2024-06-03T09:00:00.250Z,1.08502,1.08512
+//! 1717405201000,1.08505,1.08515
+//! ```
+//!
+//! - The header line is optional; blank lines and lines starting with `#` are skipped.
+//! - `time` is RFC 3339 or whole milliseconds since the Unix epoch, never going back.
+//! - `bid` and `ask` are positive prices with at most the symbol's digits, `ask >= bid`.
+//!
+//! Only the gaps between rows matter: the first row plays when the terminal opens and each
+//! later one as much later as it was recorded, so a replay runs at the recording's speed
+//! and tick times are those of the clock. After the last row the file starts over one tick
+//! interval later (the price jumps back, as after a gap). A replay starts from its first
+//! row at every opening. Files naming no simulated symbol are skipped with a warning; a
+//! malformed file stops the terminal from opening, with an error naming the file and line.
+//!
+//! # Locking and storage
 //!
 //! The state sits behind one mutex; calls hold it for microseconds. After a change of trade
 //! state (a trade, or a trigger found while catching up) the account file is written after

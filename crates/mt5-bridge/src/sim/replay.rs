@@ -1,23 +1,6 @@
 //! Recorded ticks to replay instead of the random walk.
 //!
-//! A replay folder holds one file per symbol, named for it: `EURUSD.csv`, `XAUUSD.csv`.
-//! Each file is plain comma-separated text without quoting:
-//!
-//! ```text
-//! time,bid,ask
-//! 2024-06-03T09:00:00.250Z,1.08502,1.08512
-//! 1717405201000,1.08505,1.08515
-//! ```
-//!
-//! - The header line is optional; blank lines and lines starting with `#` are skipped.
-//! - `time` is RFC 3339 or whole milliseconds since the Unix epoch; times never go back.
-//! - `bid` and `ask` are prices in the symbol's digits or fewer, positive, `ask >= bid`.
-//!
-//! Only the gaps between rows matter: the first row is played when the terminal opens and
-//! each later one as much later as it was recorded, so a replay runs at the speed of the
-//! recording. After the last row the file starts over one tick interval later (the price
-//! jumps back, as after a gap). Files for other symbols are ignored with a warning, a
-//! malformed file stops the terminal from opening with an error naming the file and line.
+//! The file format is documented on the `sim` module, where users of the crate see it.
 
 use std::path::Path;
 use std::str::FromStr;

@@ -105,6 +105,9 @@ mod tests {
         write_atomic(&path, &encode(&AccountFile::new(ledger.clone(), Vec::new())).unwrap())
             .unwrap();
         assert_eq!(load(&path).unwrap().unwrap().ledger, ledger);
+        // Money is stored as text, never through binary floating point.
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""balance": "12345.67""#), "{text}");
         assert!(!path.with_extension("json.tmp").exists());
     }
 
