@@ -1,0 +1,168 @@
+//! The error envelope: every failure leaves the gateway as
+//! `{"error":{"code","message","details","request_id"}}`.
+//!
+//! Handlers return [`ApiError`]. Its response carries the error in the response's extensions
+//! with an empty body; the envelope middleware ([`crate::envelope`]) writes the body once it
+//! knows the request id. Errors raised by actix itself (a payload it could not read, a method
+//! a route does not have) reach the same middleware without that marker and are given an
+//! envelope from their status, so no plain-text error ever leaves.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Every error code of the HTTP contract (SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    ValidationFailed,
+    InvalidSymbol,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    SymbolNotFound,
+    OrderNotFound,
+    PositionNotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Internal,
+    TerminalUnavailable,
+    TerminalTimeout,
+}
+
+impl ErrorCode {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ValidationFailed => "VALIDATION_FAILED",
+            ErrorCode::InvalidSymbol => "INVALID_SYMBOL",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::SymbolNotFound => "SYMBOL_NOT_FOUND",
+            ErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
+            ErrorCode::PositionNotFound => "POSITION_NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::TerminalUnavailable => "TERMINAL_UNAVAILABLE",
+            ErrorCode::TerminalTimeout => "TERMINAL_TIMEOUT",
+        }
+    }
+
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::ValidationFailed | ErrorCode::InvalidSymbol => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound
+            | ErrorCode::SymbolNotFound
+            | ErrorCode::OrderNotFound
+            | ErrorCode::PositionNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TerminalUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TerminalTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The envelope for an error actix produced itself, chosen by its status.
+    #[must_use]
+    pub fn for_status(status: StatusCode) -> (ErrorCode, &'static str) {
+        match status {
+            StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                (ErrorCode::MethodNotAllowed, "this route does not take that method")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                (ErrorCode::PayloadTooLarge, "the request body is too large")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                (ErrorCode::UnsupportedMediaType, "the request body must be application/json")
+            }
+            status if status.is_client_error() => {
+                (ErrorCode::ValidationFailed, "the request could not be read")
+            }
+            _ => (ErrorCode::Internal, "internal error"),
+        }
+    }
+}
+
+/// An error response on its way to the caller.
+#[derive(Clone, Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError { code, message: message.into(), details: None }
+    }
+
+    #[must_use]
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    /// A 400 naming one bad field: `details` is `{"fields": {field: reason}}`.
+    pub fn invalid_field(field: &str, reason: impl Into<String>) -> ApiError {
+        let reason = reason.into();
+        let message = format!("{field}: {reason}");
+        let mut fields = serde_json::Map::new();
+        fields.insert(field.to_owned(), Value::String(reason));
+        ApiError::new(ErrorCode::ValidationFailed, message)
+            .with_details(serde_json::json!({ "fields": fields }))
+    }
+
+    /// An unexpected failure: the caller learns only the request id; the cause goes to the
+    /// operator's log by the caller of this function.
+    #[must_use]
+    pub fn internal() -> ApiError {
+        ApiError::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::new(self.status_code());
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+}
+
+/// The JSON body of an error response.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a> {
+    pub error: EnvelopeBody<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvelopeBody<'a> {
+    pub code: ErrorCode,
+    pub message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a Value>,
+    pub request_id: &'a str,
+}

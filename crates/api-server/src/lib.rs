@@ -1,0 +1,16 @@
+//! The MT5 Gateway server: the actix-web app and the commands of `mt5-gateway`.
+//!
+//! This is the only crate that knows about HTTP. It wires the library crates together:
+//! `mt5-bridge` answers for the terminal; keys, risk and audit come from their own crates.
+//! Nothing here decides a trade's fate by itself, and nothing here writes a secret to a log.
+
+pub mod app;
+pub mod check;
+pub mod envelope;
+pub mod error;
+pub mod logging;
+pub mod query;
+pub mod reads;
+pub mod routes;
+pub mod serve;
+pub mod settings;

@@ -1,0 +1,174 @@
+//! The route table: the one place that says which routes exist, what scope each needs and
+//! which rate-limit class it counts against.
+//!
+//! Routes are registered only from this table, so a route cannot exist without declaring its
+//! access and class.
+
+use actix_web::Route;
+use actix_web::http::Method;
+use actix_web::web::{self, ServiceConfig};
+
+use crate::reads;
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone who reaches the gateway (health, metrics, the API description).
+    Public,
+    /// Callers whose key has at least this scope.
+    Scope(Scope),
+}
+
+/// Scopes nest: `admin` implies `trade` implies `read`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    Read,
+    Trade,
+    Admin,
+}
+
+/// The rate-limit bucket a route draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitClass {
+    Read,
+    Trading,
+    Admin,
+}
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub class: LimitClass,
+    /// Attaches the handler to a route already restricted to `method`.
+    pub handler: fn(Route) -> Route,
+}
+
+const READ: Access = Access::Scope(Scope::Read);
+
+/// Every route of the gateway.
+pub static ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/health",
+        access: Access::Public,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::health),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/account",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::account),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/symbols",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::symbols),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/symbols/{symbol}",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::symbol),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/symbols/{symbol}/tick",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::tick),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/symbols/{symbol}/bars",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::bars),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/positions",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::positions),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/orders",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::orders),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/history/deals",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::history_deals),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/history/orders",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(reads::history_orders),
+    },
+];
+
+/// Registers every route of [`ROUTES`], one resource per path.
+pub fn configure(cfg: &mut ServiceConfig) {
+    let mut paths: Vec<&'static str> = Vec::new();
+    for spec in ROUTES {
+        if !paths.contains(&spec.path) {
+            paths.push(spec.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path);
+        for spec in ROUTES.iter().filter(|spec| spec.path == path) {
+            resource = resource.route((spec.handler)(web::route().method(spec.method.clone())));
+        }
+        cfg.service(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_and_path_pair_is_declared_once() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} is declared twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_health_metrics_and_the_api_description_are_public() {
+        let public: Vec<&str> = ROUTES
+            .iter()
+            .filter(|spec| spec.access == Access::Public)
+            .map(|spec| spec.path)
+            .collect();
+        for path in public {
+            assert!(
+                ["/api/health", "/metrics", "/api/openapi.json"].contains(&path),
+                "{path} must not be public"
+            );
+        }
+    }
+}

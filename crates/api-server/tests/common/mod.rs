@@ -1,0 +1,196 @@
+//! Test harness: the real `mt5-gateway` binary, started on an ephemeral port in a temporary
+//! directory, spoken to over real HTTP.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test harness"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running gateway process; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Gateway {
+    child: Option<Child>,
+    pub base_url: String,
+    pub dir: PathBuf,
+    stdout_lines: mpsc::Receiver<String>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// How to start a gateway.
+pub struct Launch {
+    pub dir: PathBuf,
+    pub temp: Option<tempfile::TempDir>,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl Launch {
+    /// A fresh temporary directory with no configuration file: the compiled-in defaults
+    /// apply, with port 0 and an always-open paper market so tests pass at the weekend.
+    pub fn new() -> Launch {
+        let temp = tempfile::tempdir().unwrap();
+        Launch {
+            dir: temp.path().to_path_buf(),
+            temp: Some(temp),
+            env: vec![
+                ("MT5GW__SERVER__PORT".into(), "0".into()),
+                ("MT5GW__SERVER__WORKERS".into(), "2".into()),
+                ("MT5GW__TERMINAL__SIM__MARKET_HOURS".into(), "always".into()),
+                ("MT5GW__TERMINAL__SIM__TICK_INTERVAL_MS".into(), "50".into()),
+            ],
+            args: Vec::new(),
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Launch {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Launch {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn start(self) -> Gateway {
+        let stderr = std::fs::File::create(self.dir.join("stderr.log")).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mt5-gateway"));
+        command
+            .current_dir(&self.dir)
+            .args(&self.args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut gateway = Gateway {
+            child: Some(child),
+            base_url: String::new(),
+            dir: self.dir,
+            stdout_lines: rx,
+            _temp: self.temp,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while gateway.base_url.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match gateway.stdout_lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("mt5-gateway listening on ") {
+                        gateway.base_url = url.trim().to_string();
+                    }
+                }
+                Err(err) => panic!("gateway did not start ({err}); stderr:\n{}", gateway.stderr()),
+            }
+        }
+        gateway
+    }
+}
+
+impl Gateway {
+    pub fn start() -> Gateway {
+        Launch::new().start()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        signal(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "gateway ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status =
+        Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// Runs `mt5-gateway ARGS` to completion in `dir`.
+pub fn run_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mt5-gateway"));
+    command.current_dir(dir).args(args).stdin(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+/// GETs `path` and returns status, headers and the parsed JSON body.
+pub async fn get(
+    gateway: &Gateway,
+    path: &str,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+    let response = client().get(gateway.url(path)).send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap();
+    (status, headers, body)
+}
+
+/// Asserts `body` is the error envelope with `code`, and that its request id matches the
+/// response header.
+pub fn assert_envelope(headers: &reqwest::header::HeaderMap, body: &serde_json::Value, code: &str) {
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "{body}");
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let header_id = headers["x-request-id"].to_str().unwrap();
+    assert_eq!(error["request_id"], header_id, "{body}");
+}
