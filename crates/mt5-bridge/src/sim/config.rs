@@ -31,8 +31,8 @@ pub struct SimConfig {
     pub seed: u64,
     /// Time between two ticks of each random-walk symbol. Default 1000 ms, at least 10.
     pub tick_interval_ms: u64,
-    /// Folder of recorded ticks to replay instead of the random walk (see the `replay`
-    /// module for the file format). Default none.
+    /// Folder of recorded ticks to replay instead of the random walk; the file format is in
+    /// the [`sim`](crate::sim) module's documentation. Default none.
     pub replay_dir: Option<PathBuf>,
     /// Balance of a new account. Default 10,000.00.
     pub initial_balance: Decimal,
