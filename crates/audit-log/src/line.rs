@@ -107,4 +107,25 @@ mod tests {
     fn two_records_are_not_one_line() {
         assert_eq!(parse(b"a,b\nc,d\n"), None);
     }
+
+    proptest::proptest! {
+        /// Whatever text a caller sends, its row stays one line, keeps its column count, and
+        /// no cell opens with a formula character.
+        #[test]
+        fn any_text_stays_one_safe_line(texts in proptest::collection::vec(".*", 1..6)) {
+            let cells: Vec<Cell> = texts.into_iter().map(Cell::Text).collect();
+            let rendered = render_cells(&cells);
+            // Rows always open with the writer's timestamp, never with caller text.
+            let mut fields = vec!["2026-12-03T14:05:09.123456Z".to_owned()];
+            fields.extend(rendered.iter().cloned());
+            let line = encode(&fields);
+            proptest::prop_assert_eq!(count_newlines(&line), 1);
+            let parsed = parse(&line);
+            proptest::prop_assert_eq!(parsed.as_ref(), Some(&fields));
+            for cell in &rendered {
+                proptest::prop_assert!(!cell.starts_with(FORMULA_STARTS));
+                proptest::prop_assert!(cell.chars().count() <= 500);
+            }
+        }
+    }
 }
