@@ -21,6 +21,27 @@
 //! - **Block a request on a full queue forever.** Fire-and-forget rows are dropped and counted
 //!   when the queue is full; durable appends give up after a deadline.
 //!
+//! How a server uses it:
+//!
+//! ```no_run
+//! use audit_log::{AuditConfig, AuditLogs, OrderEntry, OrderPhase, SecurityEvent, SecurityEventKind};
+//!
+//! # async fn serve() -> Result<(), audit_log::AuditError> {
+//! let config = AuditConfig::new("logs", "config/audit-chain.key");
+//! let (logs, _report) = AuditLogs::open(&config)?; // repairs and deletions already recorded
+//!
+//! // A security event: fire-and-forget, never blocks the request.
+//! logs.security.record(SecurityEvent::new(SecurityEventKind::AuthFailure).detail("bad key"));
+//!
+//! // An order intent: on disk before anything reaches the terminal, or 503 AUDIT_UNAVAILABLE.
+//! let intent = OrderEntry::new("req-1", OrderPhase::Intent, "place");
+//! let receipt = logs.orders.append_durable(intent).await?;
+//! # let _ = receipt;
+//! logs.close();
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The chain, link rows and retention are described in `chain.rs`; `BENCHMARKS.md` holds the
 //! measured cost of an append.
 //!
