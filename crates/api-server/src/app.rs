@@ -9,6 +9,7 @@ use actix_web::web::{self, Data};
 use actix_web::{App, HttpServer};
 use mt5_bridge::{Terminal, TerminalError};
 
+use crate::auth::Auth;
 use crate::envelope::{EnvelopeLayer, RequestIds};
 use crate::error::{ApiError, ErrorCode};
 use crate::routes;
@@ -17,6 +18,7 @@ use crate::settings::Settings;
 /// What every handler shares.
 pub struct AppState {
     pub terminal: Arc<dyn Terminal>,
+    pub auth: Auth,
     pub call_timeout: Duration,
 }
 

@@ -19,6 +19,9 @@ use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 
+use security_core::KeyId;
+
+use crate::auth::Caller;
 use crate::error::{ApiError, Envelope, EnvelopeBody, ErrorCode};
 
 /// The id of one request, echoed in `X-Request-Id` and in error bodies.
@@ -131,10 +134,12 @@ where
                         response.map_into_left_body()
                     };
                     finish_headers(response.headers_mut(), &id);
+                    let caller = response.request().extensions().get::<Caller>().copied();
                     log_request(
                         response.request().method(),
                         response.request().match_pattern().as_deref(),
                         response.status(),
+                        caller.and_then(Caller::key_id),
                         &id,
                         started,
                     );
@@ -146,7 +151,7 @@ where
                 Err(err) => {
                     let mut fresh = error_response(&err.error_response(), &id);
                     finish_headers(fresh.headers_mut(), &id);
-                    log_request(&Method::GET, None, fresh.status(), &id, started);
+                    log_request(&Method::GET, None, fresh.status(), None, &id, started);
                     Err(Error::from(Enveloped::from_response(fresh)))
                 }
             }
@@ -240,6 +245,7 @@ fn log_request(
     method: &Method,
     route: Option<&str>,
     status: StatusCode,
+    key_id: Option<KeyId>,
     id: &RequestId,
     started: Instant,
 ) {
@@ -251,5 +257,6 @@ fn log_request(
         status = status.as_u16(),
         latency_us,
         request_id = id.as_str(),
+        key_id = key_id.as_ref().map_or("-", KeyId::as_str),
     );
 }

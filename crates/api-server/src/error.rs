@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::Value;
@@ -23,6 +24,7 @@ pub enum ErrorCode {
     InvalidSymbol,
     Unauthorized,
     Forbidden,
+    LockedOut,
     NotFound,
     SymbolNotFound,
     OrderNotFound,
@@ -43,6 +45,7 @@ impl ErrorCode {
             ErrorCode::InvalidSymbol => "INVALID_SYMBOL",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::LockedOut => "LOCKED_OUT",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::SymbolNotFound => "SYMBOL_NOT_FOUND",
             ErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
@@ -62,6 +65,7 @@ impl ErrorCode {
             ErrorCode::ValidationFailed | ErrorCode::InvalidSymbol => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::LockedOut => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::NotFound
             | ErrorCode::SymbolNotFound
             | ErrorCode::OrderNotFound
@@ -103,11 +107,19 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: Cow<'static, str>,
     pub details: Option<Value>,
+    /// Seconds for a `Retry-After` header (429 responses).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError { code, message: message.into(), details: None }
+        ApiError { code, message: message.into(), details: None, retry_after: None }
+    }
+
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     #[must_use]
@@ -147,6 +159,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::new(self.status_code());
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response.extensions_mut().insert(self.clone());
         response
     }

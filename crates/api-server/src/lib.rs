@@ -5,9 +5,12 @@
 //! Nothing here decides a trade's fate by itself, and nothing here writes a secret to a log.
 
 pub mod app;
+pub mod auth;
 pub mod check;
 pub mod envelope;
 pub mod error;
+pub mod keys_api;
+pub mod keys_cli;
 pub mod logging;
 pub mod query;
 pub mod reads;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use api_server::keys_cli::KeysCommand;
 use api_server::settings::{LogFormat, Settings};
 
 #[derive(Debug, Parser)]
@@ -33,6 +34,9 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Create, list, revoke and rotate API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
             api_server::serve::run(&loaded)
         }
         Command::Config(ConfigCommand::Check) => api_server::check::run(&loaded),
+        Command::Keys(command) => api_server::keys_cli::run(&loaded.settings, command),
     };
     match result {
         Ok(code) => code,

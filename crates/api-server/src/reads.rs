@@ -5,13 +5,14 @@
 //! empty list or zeros with a 200.
 
 use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use mt5_bridge::types::{HistoryQuery, Timeframe};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::query::QueryParams;
 
@@ -23,12 +24,17 @@ const DEFAULT_HISTORY_DAYS: i64 = 7;
 
 type Reply = Result<HttpResponse, ApiError>;
 
-pub async fn health(state: Data<AppState>) -> Reply {
+/// Without a key: only whether the gateway is up. With a valid key: the terminal's state.
+pub async fn health(state: Data<AppState>, req: HttpRequest) -> Reply {
+    let caller = req.extensions().get::<Caller>().copied().unwrap_or(Caller::Anonymous);
+    if caller == Caller::Anonymous {
+        return Ok(HttpResponse::Ok().json(json!({ "status": "up" })));
+    }
     let terminal = state.terminal.status().await;
     let status = if terminal.connected { "ok" } else { "degraded" };
     Ok(HttpResponse::Ok().json(json!({
         "status": status,
-        "terminal": { "kind": terminal.kind, "connected": terminal.connected },
+        "terminal": terminal,
     })))
 }
 
@@ -158,6 +164,7 @@ fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
     })
 }
 
-fn format_time(at: OffsetDateTime) -> String {
+#[must_use]
+pub fn format_time(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }

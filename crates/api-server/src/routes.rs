@@ -8,7 +8,10 @@ use actix_web::Route;
 use actix_web::http::Method;
 use actix_web::web::{self, ServiceConfig};
 
-use crate::reads;
+use security_core::Scope;
+
+use crate::auth::Gate;
+use crate::{keys_api, reads};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,14 +20,6 @@ pub enum Access {
     Public,
     /// Callers whose key has at least this scope.
     Scope(Scope),
-}
-
-/// Scopes nest: `admin` implies `trade` implies `read`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Scope {
-    Read,
-    Trade,
-    Admin,
 }
 
 /// The rate-limit bucket a route draws from.
@@ -47,6 +42,7 @@ pub struct RouteSpec {
 }
 
 const READ: Access = Access::Scope(Scope::Read);
+const ADMIN: Access = Access::Scope(Scope::Admin);
 
 /// Every route of the gateway.
 pub static ROUTES: &[RouteSpec] = &[
@@ -120,6 +116,34 @@ pub static ROUTES: &[RouteSpec] = &[
         class: LimitClass::Read,
         handler: |route| route.to(reads::history_orders),
     },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/keys",
+        access: ADMIN,
+        class: LimitClass::Admin,
+        handler: |route| route.to(keys_api::list),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/api/keys",
+        access: ADMIN,
+        class: LimitClass::Admin,
+        handler: |route| route.to(keys_api::create),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/api/keys/{id}/rotate",
+        access: ADMIN,
+        class: LimitClass::Admin,
+        handler: |route| route.to(keys_api::rotate),
+    },
+    RouteSpec {
+        method: Method::DELETE,
+        path: "/api/keys/{id}",
+        access: ADMIN,
+        class: LimitClass::Admin,
+        handler: |route| route.to(keys_api::revoke),
+    },
 ];
 
 /// Registers every route of [`ROUTES`], one resource per path.
@@ -132,10 +156,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
     }
     for path in paths {
         let mut resource = web::resource(path);
+        let mut rules = Vec::new();
         for spec in ROUTES.iter().filter(|spec| spec.path == path) {
             resource = resource.route((spec.handler)(web::route().method(spec.method.clone())));
+            rules.push((spec.method.clone(), spec.access));
         }
-        cfg.service(resource);
+        cfg.service(resource.wrap(Gate::new(rules)));
     }
 }
 

@@ -7,8 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use mt5_bridge::Terminal;
 use mt5_bridge::sim::{SimulatedTerminal, SystemClock};
+use secrecy::ExposeSecret;
+use security_core::{ApiKey, KeyStore, Lockout, Scope};
+use time::OffsetDateTime;
 
 use crate::app::{self, AppState};
+use crate::auth::Auth;
 use crate::settings::{Loaded, TerminalKind};
 
 /// Runs the server on the current thread's actix system until it is told to stop.
@@ -37,9 +41,32 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         }
     };
 
-    // 2. The server.
+    // 2. The keys, and the first admin key when there is none.
+    let keys =
+        Arc::new(KeyStore::open(&settings.auth.keys_file).context("cannot open the keys file")?);
+    if let Some(key) = keys
+        .create_if_none("initial-admin", Scope::Admin, OffsetDateTime::now_utc())
+        .context("cannot create the first admin key")?
+    {
+        tracing::info!(key_id = %key.id(), "no API key existed; created the first admin key");
+        announce_first_key(&key);
+    }
+    spawn_key_maintenance(&keys, Duration::from_secs(settings.auth.reload_interval_secs));
+    let lockout =
+        Lockout::new(settings.auth.lockout.clone()).context("invalid lockout settings")?;
+    let auth = Auth {
+        keys: Arc::clone(&keys),
+        lockout,
+        require_key_for_reads: settings.auth.require_key_for_reads,
+    };
+    if !auth.require_key_for_reads {
+        tracing::warn!("auth.require_key_for_reads is false: reads are open to any caller");
+    }
+
+    // 3. The server.
     let state = AppState {
         terminal,
+        auth,
         call_timeout: Duration::from_secs(settings.terminal.call_timeout_secs),
     };
     let bound = app::bind(settings, state).with_context(|| {
@@ -50,10 +77,57 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         announce(&format!("mt5-gateway listening on http://{addr}"));
     }
 
-    // 3. Serve; actix stops gracefully on Ctrl-C and SIGTERM.
+    // 4. Serve; actix stops gracefully on Ctrl-C and SIGTERM.
     bound.server.await.context("server failed")?;
+    if let Err(err) = keys.flush_last_used() {
+        tracing::warn!(error = %err, "could not record the keys' last use");
+    }
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps the running server in step with the keys file (the CLI may change it at any time)
+/// and writes the keys' last-use times now and then rather than on every request.
+fn spawn_key_maintenance(keys: &Arc<KeyStore>, every: Duration) {
+    const FLUSH_EVERY: u32 = 30;
+    let keys = Arc::clone(keys);
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        let mut ticks: u32 = 0;
+        loop {
+            interval.tick().await;
+            ticks = ticks.wrapping_add(1);
+            let store = Arc::clone(&keys);
+            let flush = ticks.is_multiple_of(FLUSH_EVERY);
+            // File checks and writes stay off the server's own thread.
+            let outcome = actix_web::web::block(move || {
+                let reloaded = store.reload_if_changed();
+                if flush {
+                    store.flush_last_used().map(|_| ())?;
+                }
+                reloaded
+            })
+            .await;
+            match outcome {
+                Ok(Ok(true)) => tracing::info!("keys file changed; keys reloaded"),
+                Ok(Ok(false)) => {}
+                Ok(Err(err)) => tracing::error!(error = %err, "cannot reload the keys file"),
+                Err(err) => tracing::error!(error = %err, "key maintenance task failed"),
+            }
+        }
+    });
+}
+
+/// Shows the first admin key on the terminal that started the gateway, once. It goes to
+/// stdout, never to the log.
+#[allow(clippy::print_stdout, reason = "the one time a key is shown")]
+fn announce_first_key(key: &ApiKey) {
+    println!("No API key existed, so this admin key was created:");
+    println!();
+    println!("{}", key.key().expose_secret());
+    println!();
+    println!("It will not be shown again: store it now (in a password manager, for example).");
+    println!("Create more keys with `mt5-gateway keys create --name NAME --scopes read,trade`.");
 }
 
 /// Tells whoever started the process where to connect (scripts read this line).

@@ -21,6 +21,7 @@ const ENV_PREFIX: &str = "MT5GW";
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
     pub terminal: TerminalSettings,
 }
@@ -33,6 +34,18 @@ pub struct ServerSettings {
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The keys file: hashes of the API keys, never a secret.
+    pub keys_file: PathBuf,
+    /// When false, read routes are open to callers without a key.
+    pub require_key_for_reads: bool,
+    /// Seconds between checks of the keys file for changes made by the CLI.
+    pub reload_interval_secs: u64,
+    pub lockout: security_core::LockoutConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -163,6 +176,7 @@ impl Settings {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
+        self.auth.keys_file = base.join(&self.auth.keys_file);
         let sim = &mut self.terminal.sim;
         sim.data_dir = base.join(&sim.data_dir);
         if let Some(replay) = sim.replay_dir.take() {
@@ -185,6 +199,16 @@ impl Settings {
                 value: self.terminal.call_timeout_secs.to_string(),
                 reason: "must be between 1 and 300 seconds".into(),
             });
+        }
+        if !(1..=60).contains(&self.auth.reload_interval_secs) {
+            return Err(SettingsError::Value {
+                key: "auth.reload_interval_secs",
+                value: self.auth.reload_interval_secs.to_string(),
+                reason: "must be between 1 and 60 seconds".into(),
+            });
+        }
+        if let Err(err) = self.auth.lockout.validate() {
+            return Err(SettingsError::Invalid(format!("auth.lockout: {err}")));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(SettingsError::Value {

@@ -24,6 +24,7 @@ async fn every_read_endpoint_answers_with_terminal_data() {
     let (status, headers, body) = get(&gateway, "/api/health").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");
+    assert_eq!(body["terminal"]["connected"], true, "{body}");
     assert!(headers.contains_key("x-request-id"));
 
     // Account: a fresh paper account of 10 000 USD at 1:100.
@@ -141,7 +142,12 @@ async fn bad_input_gets_the_error_envelope() {
     assert!(body["error"]["details"]["fields"]["timeframe"].is_string(), "{body}");
 
     // A method a route does not take is still an envelope, not actix's plain text.
-    let response = client().post(gateway.url("/api/account")).send().await.unwrap();
+    let response = client()
+        .post(gateway.url("/api/account"))
+        .header("X-API-Key", gateway.admin_key())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     let headers = response.headers().clone();
     let body: Value = response.json().await.unwrap();

@@ -8,6 +8,7 @@
     reason = "test harness"
 )]
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,6 +20,8 @@ pub struct Gateway {
     child: Option<Child>,
     pub base_url: String,
     pub dir: PathBuf,
+    /// What the gateway printed on stdout before it listened.
+    pub startup_output: Vec<String>,
     stdout_lines: mpsc::Receiver<String>,
     _temp: Option<tempfile::TempDir>,
 }
@@ -44,6 +47,10 @@ impl Launch {
                 ("MT5GW__SERVER__WORKERS".into(), "2".into()),
                 ("MT5GW__TERMINAL__SIM__MARKET_HOURS".into(), "always".into()),
                 ("MT5GW__TERMINAL__SIM__TICK_INTERVAL_MS".into(), "50".into()),
+                ("MT5GW__AUTH__RELOAD_INTERVAL_SECS".into(), "1".into()),
+                // Tests poll with keys the server has not loaded yet; only the lockout test
+                // wants those refusals to ban.
+                ("MT5GW__AUTH__LOCKOUT__MAX_FAILURES".into(), "1000".into()),
             ],
             args: Vec::new(),
         }
@@ -88,6 +95,7 @@ impl Launch {
             child: Some(child),
             base_url: String::new(),
             dir: self.dir,
+            startup_output: Vec::new(),
             stdout_lines: rx,
             _temp: self.temp,
         };
@@ -99,6 +107,7 @@ impl Launch {
                     if let Some(url) = line.strip_prefix("mt5-gateway listening on ") {
                         gateway.base_url = url.trim().to_string();
                     }
+                    gateway.startup_output.push(line);
                 }
                 Err(err) => panic!("gateway did not start ({err}); stderr:\n{}", gateway.stderr()),
             }
@@ -110,6 +119,20 @@ impl Launch {
 impl Gateway {
     pub fn start() -> Gateway {
         Launch::new().start()
+    }
+
+    /// The admin key printed at first start.
+    pub fn admin_key(&self) -> String {
+        self.startup_output
+            .iter()
+            .find(|line| line.starts_with("mt5gw_"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no key printed: {:?}", self.startup_output))
+    }
+
+    /// Runs `mt5-gateway ARGS` against this gateway's folder (and so its keys file).
+    pub fn command(&self, args: &[&str]) -> (i32, String, String) {
+        run_command(&self.dir, args, &[])
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -173,16 +196,61 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
-/// GETs `path` and returns status, headers and the parsed JSON body.
-pub async fn get(
+pub type Reply = (reqwest::StatusCode, reqwest::header::HeaderMap, serde_json::Value);
+
+/// GETs `path` with the first admin key and returns status, headers and the JSON body.
+pub async fn get(gateway: &Gateway, path: &str) -> Reply {
+    let key = gateway.admin_key();
+    call(gateway, reqwest::Method::GET, path, Some(&key), None).await
+}
+
+/// Sends one request with an optional `X-API-Key` and JSON body.
+pub async fn call(
     gateway: &Gateway,
+    method: reqwest::Method,
     path: &str,
-) -> (reqwest::StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
-    let response = client().get(gateway.url(path)).send().await.unwrap();
+    key: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let mut request = client().request(method, gateway.url(path));
+    if let Some(key) = key {
+        request = request.header("X-API-Key", key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    read_reply(request.send().await.unwrap()).await
+}
+
+pub async fn read_reply(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.json().await.unwrap();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
     (status, headers, body)
+}
+
+/// Polls `probe` until it returns true or `secs` pass; for changes that take effect on the
+/// server's next reload.
+pub async fn eventually<F, Fut>(secs: u64, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if probe().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Asserts `body` is the error envelope with `code`, and that its request id matches the
