@@ -272,6 +272,9 @@ pub struct KeySummary {
     /// Until when the secret before the last rotation still works, if it does.
     #[serde(with = "time::serde::rfc3339::option")]
     pub previous_valid_until: Option<OffsetDateTime>,
+    /// When the secret was last replaced, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub rotated_at: Option<OffsetDateTime>,
 }
 
 impl KeySummary {
@@ -319,6 +322,10 @@ struct KeyRecord {
     revoked_at: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     last_used_at: Option<OffsetDateTime>,
+    /// When the secret was last replaced; lets a server that reloads the file tell that a
+    /// rotation happened even when no grace period leaves a trace.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    rotated_at: Option<OffsetDateTime>,
     secret_hash: SecretHash,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     previous: Option<PreviousSecret>,
@@ -571,6 +578,7 @@ impl KeyStore {
                 valid_until: utc_seconds(now) + grace,
             });
             record.secret_hash = key.hash();
+            record.rotated_at = Some(utc_seconds(now));
             Ok(key)
         })
     }
@@ -659,6 +667,7 @@ fn add_key(
         expires_at: expires_at.map(utc_seconds),
         revoked_at: None,
         last_used_at: None,
+        rotated_at: None,
         secret_hash: key.hash(),
         previous: None,
     });
@@ -691,6 +700,7 @@ fn summarize(record: &KeyRecord, index: &Index) -> KeySummary {
         revoked_at: record.revoked_at,
         last_used_at: record.last_used_at.max(index.last_used(record.id)),
         previous_valid_until: record.previous.map(|previous| previous.valid_until),
+        rotated_at: record.rotated_at,
     }
 }
 
