@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpServer};
+use audit_log::AuditLogs;
 use mt5_bridge::{Terminal, TerminalError};
 
 use crate::auth::Auth;
@@ -19,6 +20,7 @@ use crate::settings::Settings;
 pub struct AppState {
     pub terminal: Arc<dyn Terminal>,
     pub auth: Auth,
+    pub audit: Arc<AuditLogs>,
     pub call_timeout: Duration,
 }
 
@@ -60,14 +62,16 @@ pub fn terminal_error(err: TerminalError) -> ApiError {
         TerminalError::Unavailable(reason) => {
             tracing::warn!(%reason, "terminal unavailable");
             ApiError::new(ErrorCode::TerminalUnavailable, "the terminal is not available")
+                .with_cause(format!("terminal unavailable: {reason}"))
         }
         TerminalError::Timeout => {
             tracing::warn!("terminal call timed out");
             ApiError::new(ErrorCode::TerminalTimeout, "the terminal did not answer in time")
+                .with_cause("terminal call timed out")
         }
         other => {
             tracing::error!(error = %other, "terminal call failed");
-            ApiError::internal()
+            ApiError::internal().with_cause(other.to_string())
         }
     }
 }

@@ -20,11 +20,13 @@ use actix_web::http::Method;
 use actix_web::http::header;
 use actix_web::web::Data;
 use actix_web::{Error, HttpMessage};
+use audit_log::{AuditLogs, SecurityEventKind};
 use futures_util::future::LocalBoxFuture;
 use security_core::{AuthFailure, ClientKey, FailureOutcome, KeyId, KeyStore, Lockout, Scope};
 use time::OffsetDateTime;
 
 use crate::app::AppState;
+use crate::audit;
 use crate::error::{ApiError, ErrorCode};
 use crate::routes::Access;
 
@@ -70,9 +72,24 @@ enum Verdict {
 
 impl Auth {
     /// Decides whether `presented` may call a route needing `access`, from `peer`.
-    fn judge(&self, access: Access, presented: Presented<'_>, peer: Option<IpAddr>) -> Verdict {
+    fn judge(
+        &self,
+        access: Access,
+        presented: Presented<'_>,
+        peer: Option<IpAddr>,
+        audit: &AuditLogs,
+    ) -> Verdict {
         let key = match presented {
-            Presented::InUrl => return Verdict::Refuse(unauthorized()),
+            Presented::InUrl => {
+                audit::security_event(
+                    audit,
+                    SecurityEventKind::AuthFailure,
+                    peer,
+                    None,
+                    "key in the URL refused",
+                );
+                return Verdict::Refuse(unauthorized());
+            }
             Presented::None => {
                 return match access {
                     Access::Public => Verdict::Pass(Caller::Anonymous),
@@ -92,35 +109,69 @@ impl Auth {
                 let caller = Caller::Key { key_id: verified.key_id, scope: verified.scope };
                 match access {
                     Access::Scope(needed) if !verified.scope.allows(needed) => {
+                        audit::security_event(
+                            audit,
+                            SecurityEventKind::Forbidden,
+                            peer,
+                            Some(verified.key_id),
+                            format!("scope {} lacks {}", verified.scope.as_str(), needed.as_str()),
+                        );
                         Verdict::Refuse(ApiError::new(
                             ErrorCode::Forbidden,
                             format!("this key's scope does not allow {} calls", needed.as_str()),
                         ))
+                    }
+                    Access::Scope(needed @ (Scope::Trade | Scope::Admin)) => {
+                        audit::security_event(
+                            audit,
+                            SecurityEventKind::AuthSuccess,
+                            peer,
+                            Some(verified.key_id),
+                            format!("{} call", needed.as_str()),
+                        );
+                        Verdict::Pass(caller)
                     }
                     _ => Verdict::Pass(caller),
                 }
             }
             // A bad key on a public route is ignored: the route needs none.
             Err(_) if access == Access::Public => Verdict::Pass(Caller::Anonymous),
-            Err(failure) => self.refuse(failure, peer),
+            Err(failure) => self.refuse(failure, peer, audit),
         }
     }
 
-    fn refuse(&self, failure: AuthFailure, peer: Option<IpAddr>) -> Verdict {
+    fn refuse(&self, failure: AuthFailure, peer: Option<IpAddr>, audit: &AuditLogs) -> Verdict {
         tracing::warn!(reason = failure.as_str(), "API key refused");
-        if !failure.counts_toward_lockout() {
-            return Verdict::Refuse(unauthorized());
-        }
         let client = ClientKey::from(peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         let now = Instant::now();
-        if let Some(retry_after) = self.lockout.check(client, now) {
+        // While banned, refusals are answered without a row each: the ban's own row says it.
+        if failure.counts_toward_lockout()
+            && let Some(retry_after) = self.lockout.check(client, now)
+        {
             return Verdict::Refuse(locked_out(retry_after));
+        }
+        audit::security_event(
+            audit,
+            SecurityEventKind::AuthFailure,
+            peer,
+            failure.key_id(),
+            failure.as_str(),
+        );
+        if !failure.counts_toward_lockout() {
+            return Verdict::Refuse(unauthorized());
         }
         match self.lockout.record_failure(client, now) {
             FailureOutcome::Counted { .. } => Verdict::Refuse(unauthorized()),
             FailureOutcome::Banned { retry_after, newly } => {
                 if newly {
                     tracing::warn!(%client, seconds = retry_after.as_secs(), "client locked out");
+                    audit::security_event(
+                        audit,
+                        SecurityEventKind::LockedOut,
+                        peer,
+                        None,
+                        format!("client {client} banned for {} s", retry_after.as_secs()),
+                    );
                 }
                 Verdict::Refuse(locked_out(retry_after))
             }
@@ -234,7 +285,7 @@ where
             (None, _) => Verdict::Pass(Caller::Anonymous),
             (Some(access), Some(state)) => {
                 let peer = req.peer_addr().map(|addr| addr.ip());
-                state.auth.judge(access, presented_key(&req), peer)
+                state.auth.judge(access, presented_key(&req), peer, &state.audit)
             }
             // No state means no key store: fail closed.
             (Some(_), None) => Verdict::Refuse(ApiError::internal()),

@@ -129,6 +129,7 @@ where
                     let mut response = if is_error(response.status()) {
                         let (request, old) = response.into_parts();
                         let fresh = error_response(&old, &id);
+                        record_server_error(&request, &fresh, &id);
                         ServiceResponse::new(request, fresh).map_into_right_body()
                     } else {
                         response.map_into_left_body()
@@ -226,6 +227,31 @@ fn error_response<B>(old: &HttpResponse<B>, id: &RequestId) -> HttpResponse {
         fresh.extensions_mut().insert(error);
     }
     fresh
+}
+
+/// Every 5xx goes to `errors.csv`, with the cause the caller was not shown.
+fn record_server_error(request: &actix_web::HttpRequest, response: &HttpResponse, id: &RequestId) {
+    if !response.status().is_server_error() {
+        return;
+    }
+    let Some(state) = request.app_data::<actix_web::web::Data<crate::app::AppState>>() else {
+        return;
+    };
+    let error = response.extensions().get::<ApiError>().cloned();
+    let (code, message) = match error {
+        Some(error) => {
+            (error.code.as_str(), error.cause.unwrap_or_else(|| error.message.into_owned()))
+        }
+        None => ("INTERNAL", format!("status {}", response.status().as_u16())),
+    };
+    let entry = audit_log::ErrorEntry {
+        request_id: Some(id.as_str().to_owned()),
+        status: Some(response.status().as_u16()),
+        code: code.to_owned(),
+        message,
+    };
+    // A full queue is counted by the sink and shown in health.
+    let _ = state.audit.errors.record(entry);
 }
 
 fn finish_headers(headers: &mut HeaderMap, id: &RequestId) {

@@ -109,11 +109,19 @@ pub struct ApiError {
     pub details: Option<Value>,
     /// Seconds for a `Retry-After` header (429 responses).
     pub retry_after: Option<u64>,
+    /// What went wrong inside, for `errors.csv` only; the caller never sees it.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError { code, message: message.into(), details: None, retry_after: None }
+        ApiError { code, message: message.into(), details: None, retry_after: None, cause: None }
+    }
+
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl Into<String>) -> ApiError {
+        self.cause = Some(cause.into());
+        self
     }
 
     #[must_use]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web::{self, Data, Json, Path};
-use actix_web::{HttpResponse, http::StatusCode};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::StatusCode};
+use audit_log::SecurityEventKind;
 use secrecy::ExposeSecret;
 use security_core::{ApiKey, KeyId, KeyStore, Scope, StoreError};
 use serde::Deserialize;
@@ -15,6 +16,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::app::AppState;
+use crate::audit;
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 
 /// Longest expiry and grace the API accepts; the CLI shares them.
@@ -54,7 +57,7 @@ pub async fn list(state: Data<AppState>) -> Reply {
     Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
 }
 
-pub async fn create(state: Data<AppState>, body: Json<CreateKey>) -> Reply {
+pub async fn create(state: Data<AppState>, req: HttpRequest, body: Json<CreateKey>) -> Reply {
     let body = body.into_inner();
     let scope: Scope = body.scopes.parse().map_err(|err: security_core::scope::ScopeError| {
         ApiError::invalid_field("scopes", err.to_string())
@@ -65,11 +68,13 @@ pub async fn create(state: Data<AppState>, body: Json<CreateKey>) -> Reply {
     let key =
         blocking(move || keys.create(&name, scope, expires_at, OffsetDateTime::now_utc())).await?;
     tracing::info!(key_id = %key.id(), scope = scope.as_str(), "API key created");
+    admin_event(&state, &req, SecurityEventKind::KeyCreated, key.id());
     Ok(key_response(StatusCode::CREATED, &state.auth.keys, &key))
 }
 
 pub async fn rotate(
     state: Data<AppState>,
+    req: HttpRequest,
     path: Path<String>,
     body: Option<Json<RotateKey>>,
 ) -> Reply {
@@ -79,15 +84,28 @@ pub async fn rotate(
     let keys = Arc::clone(&state.auth.keys);
     let key = blocking(move || keys.rotate(id, grace, OffsetDateTime::now_utc())).await?;
     tracing::info!(key_id = %key.id(), "API key rotated");
+    admin_event(&state, &req, SecurityEventKind::KeyRotated, key.id());
     Ok(key_response(StatusCode::OK, &state.auth.keys, &key))
 }
 
-pub async fn revoke(state: Data<AppState>, path: Path<String>) -> Reply {
+pub async fn revoke(state: Data<AppState>, req: HttpRequest, path: Path<String>) -> Reply {
     let id = key_id(&path)?;
     let keys = Arc::clone(&state.auth.keys);
     blocking(move || keys.revoke(id, OffsetDateTime::now_utc())).await?;
     tracing::info!(key_id = %id, "API key revoked");
+    admin_event(&state, &req, SecurityEventKind::KeyRevoked, id);
     Ok(HttpResponse::Ok().json(json!({ "id": id, "revoked": true })))
+}
+
+/// A key change made through the API, with the admin key that made it.
+fn admin_event(state: &AppState, req: &HttpRequest, kind: SecurityEventKind, target: KeyId) {
+    let by = req.extensions().get::<Caller>().copied().and_then(Caller::key_id);
+    let detail = match by {
+        Some(admin) => format!("key {target} changed by admin key {admin}"),
+        None => format!("key {target} changed"),
+    };
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    audit::security_event(&state.audit, kind, peer, Some(target), detail);
 }
 
 /// The one response that carries a secret.

@@ -5,6 +5,8 @@
 //! Nothing here decides a trade's fate by itself, and nothing here writes a secret to a log.
 
 pub mod app;
+pub mod audit;
+pub mod audit_cli;
 pub mod auth;
 pub mod check;
 pub mod envelope;

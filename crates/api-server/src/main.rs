@@ -37,6 +37,19 @@ enum Command {
     /// Create, list, revoke and rotate API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check the audit logs.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify every log's hash chain, archives included; exit 1 at the first break.
+    Verify {
+        /// The logs folder (default: logs.dir of the configuration).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +80,9 @@ fn main() -> ExitCode {
         }
         Command::Config(ConfigCommand::Check) => api_server::check::run(&loaded),
         Command::Keys(command) => api_server::keys_cli::run(&loaded.settings, command),
+        Command::Audit(AuditCommand::Verify { dir }) => {
+            api_server::audit_cli::verify(&loaded.settings, dir.as_deref())
+        }
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,8 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use audit_log::HealthStatus;
+
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
@@ -31,12 +33,72 @@ pub async fn health(state: Data<AppState>, req: HttpRequest) -> Reply {
         return Ok(HttpResponse::Ok().json(json!({ "status": "up" })));
     }
     let terminal = state.terminal.status().await;
-    let status = if terminal.connected { "ok" } else { "degraded" };
+    let audit = state.audit.health();
+    let sinks: Vec<serde_json::Value> =
+        [&audit.security, &audit.errors, &audit.orders, &audit.deals]
+            .iter()
+            .map(|sink| {
+                let (status, error) = match &sink.status {
+                    HealthStatus::Ok => ("ok", None),
+                    HealthStatus::Failing { last_error } => ("failing", Some(last_error.clone())),
+                };
+                json!({
+                    "sink": sink.sink.name(),
+                    "status": status,
+                    "last_error": error,
+                    "queue_depth": sink.queue_depth,
+                    "write_failures": sink.write_failures,
+                    "dropped_rows": sink.dropped_rows,
+                })
+            })
+            .collect();
+    let status = if terminal.connected && audit.is_ok() { "ok" } else { "degraded" };
     Ok(HttpResponse::Ok().json(json!({
         "status": status,
         "terminal": terminal,
+        "audit": { "status": if audit.is_ok() { "ok" } else { "failing" }, "sinks": sinks },
     })))
 }
+
+/// The newest security events, newest first (admin).
+pub async fn security_events(state: Data<AppState>, req: HttpRequest) -> Reply {
+    let mut params = QueryParams::parse(req.query_string())?;
+    let limit = match params.take("limit")? {
+        None => 100,
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if (1..=MAX_EVENTS).contains(&limit) => limit,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_EVENTS}"),
+                ));
+            }
+        },
+    };
+    params.finish()?;
+    let dir = state.audit.logs_dir().to_path_buf();
+    let events = actix_web::web::block(move || audit_log::newest_security_events(&dir, limit))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|err| ApiError::internal().with_cause(err.to_string()))?;
+    let events: Vec<serde_json::Value> = events
+        .into_iter()
+        .map(|event| {
+            json!({
+                "timestamp": format_time(event.timestamp),
+                "seq": event.seq,
+                "event": event.event,
+                "client_ip": event.client_ip,
+                "key_id": event.key_id,
+                "detail": event.detail,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "events": events })))
+}
+
+/// Security events one request may ask for.
+const MAX_EVENTS: usize = 1_000;
 
 pub async fn account(state: Data<AppState>) -> Reply {
     let account = state.call(state.terminal.account()).await?;

@@ -144,6 +144,13 @@ pub static ROUTES: &[RouteSpec] = &[
         class: LimitClass::Admin,
         handler: |route| route.to(keys_api::revoke),
     },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/security/events",
+        access: ADMIN,
+        class: LimitClass::Admin,
+        handler: |route| route.to(reads::security_events),
+    },
 ];
 
 /// Registers every route of [`ROUTES`], one resource per path.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use audit_log::{AuditLogs, SecurityEventKind};
 use mt5_bridge::Terminal;
 use mt5_bridge::sim::{SimulatedTerminal, SystemClock};
 use secrecy::ExposeSecret;
@@ -12,6 +13,7 @@ use security_core::{ApiKey, KeyStore, Lockout, Scope};
 use time::OffsetDateTime;
 
 use crate::app::{self, AppState};
+use crate::audit;
 use crate::auth::Auth;
 use crate::settings::{Loaded, TerminalKind};
 
@@ -26,7 +28,16 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         tracing::info!(file = %file.display(), "configuration loaded");
     }
 
-    // 1. The terminal.
+    // 1. The audit logs: nothing is served that cannot be recorded.
+    let (audit, report) =
+        AuditLogs::open(&settings.logs.audit_config()).context("cannot open the audit logs")?;
+    let audit = Arc::new(audit);
+    for repair in &report.repairs {
+        tracing::warn!(?repair, "audit log repaired after an interrupted write");
+    }
+    tracing::info!(dir = %settings.logs.dir.display(), "audit logs open");
+
+    // 2. The terminal.
     let terminal: Arc<dyn Terminal> = match settings.terminal.kind {
         TerminalKind::Simulated => {
             let sim = SimulatedTerminal::open(&settings.terminal.sim, Arc::new(SystemClock))
@@ -41,7 +52,7 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         }
     };
 
-    // 2. The keys, and the first admin key when there is none.
+    // 3. The keys, and the first admin key when there is none.
     let keys =
         Arc::new(KeyStore::open(&settings.auth.keys_file).context("cannot open the keys file")?);
     if let Some(key) = keys
@@ -49,9 +60,17 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         .context("cannot create the first admin key")?
     {
         tracing::info!(key_id = %key.id(), "no API key existed; created the first admin key");
+        audit::security_event(
+            &audit,
+            SecurityEventKind::KeyCreated,
+            None,
+            Some(key.id()),
+            "first admin key, created at start",
+        );
         announce_first_key(&key);
     }
-    spawn_key_maintenance(&keys, Duration::from_secs(settings.auth.reload_interval_secs));
+    spawn_key_maintenance(&keys, &audit, Duration::from_secs(settings.auth.reload_interval_secs));
+    audit::spawn_deal_recorder(Arc::clone(&audit), Arc::clone(&terminal), &settings.logs.dir);
     let lockout =
         Lockout::new(settings.auth.lockout.clone()).context("invalid lockout settings")?;
     let auth = Auth {
@@ -63,10 +82,11 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         tracing::warn!("auth.require_key_for_reads is false: reads are open to any caller");
     }
 
-    // 3. The server.
+    // 4. The server.
     let state = AppState {
         terminal,
         auth,
+        audit: Arc::clone(&audit),
         call_timeout: Duration::from_secs(settings.terminal.call_timeout_secs),
     };
     let bound = app::bind(settings, state).with_context(|| {
@@ -74,23 +94,38 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
     })?;
     for addr in &bound.addrs {
         tracing::info!(%addr, "listening");
+        audit::security_event(
+            &audit,
+            SecurityEventKind::ServerStarted,
+            None,
+            None,
+            format!("listening on {addr}"),
+        );
         announce(&format!("mt5-gateway listening on http://{addr}"));
     }
 
-    // 4. Serve; actix stops gracefully on Ctrl-C and SIGTERM.
-    bound.server.await.context("server failed")?;
+    // 5. Serve; actix stops gracefully on Ctrl-C and SIGTERM.
+    let served = bound.server.await;
     if let Err(err) = keys.flush_last_used() {
         tracing::warn!(error = %err, "could not record the keys' last use");
     }
+    audit::security_event(&audit, SecurityEventKind::ServerStopped, None, None, "shut down");
+    // Closing writes every queued row and joins the writers: a blocking wait.
+    let closing = Arc::clone(&audit);
+    if actix_web::rt::task::spawn_blocking(move || closing.close()).await.is_err() {
+        tracing::error!("audit logs did not close cleanly");
+    }
+    served.context("server failed")?;
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Keeps the running server in step with the keys file (the CLI may change it at any time)
 /// and writes the keys' last-use times now and then rather than on every request.
-fn spawn_key_maintenance(keys: &Arc<KeyStore>, every: Duration) {
+fn spawn_key_maintenance(keys: &Arc<KeyStore>, audit: &Arc<AuditLogs>, every: Duration) {
     const FLUSH_EVERY: u32 = 30;
     let keys = Arc::clone(keys);
+    let audit = Arc::clone(audit);
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(every);
         let mut ticks: u32 = 0;
@@ -100,6 +135,7 @@ fn spawn_key_maintenance(keys: &Arc<KeyStore>, every: Duration) {
             let store = Arc::clone(&keys);
             let flush = ticks.is_multiple_of(FLUSH_EVERY);
             // File checks and writes stay off the server's own thread.
+            let before = keys.list();
             let outcome = actix_web::web::block(move || {
                 let reloaded = store.reload_if_changed();
                 if flush {
@@ -109,7 +145,10 @@ fn spawn_key_maintenance(keys: &Arc<KeyStore>, every: Duration) {
             })
             .await;
             match outcome {
-                Ok(Ok(true)) => tracing::info!("keys file changed; keys reloaded"),
+                Ok(Ok(true)) => {
+                    tracing::info!("keys file changed; keys reloaded");
+                    audit::key_changes(&audit, &before, &keys.list());
+                }
                 Ok(Ok(false)) => {}
                 Ok(Err(err)) => tracing::error!(error = %err, "cannot reload the keys file"),
                 Err(err) => tracing::error!(error = %err, "key maintenance task failed"),

@@ -22,6 +22,7 @@ const ENV_PREFIX: &str = "MT5GW";
 pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
+    pub logs: AuditSettings,
     pub log: LogSettings,
     pub terminal: TerminalSettings,
 }
@@ -46,6 +47,30 @@ pub struct AuthSettings {
     /// Seconds between checks of the keys file for changes made by the CLI.
     pub reload_interval_secs: u64,
     pub lockout: security_core::LockoutConfig,
+}
+
+/// The audit logs (`[logs]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Folder of security.csv, errors.csv, orders.csv, deals.csv and archive/.
+    pub dir: PathBuf,
+    /// The key of the HMAC chain; kept outside `dir`.
+    pub chain_key_file: PathBuf,
+    pub retention_days: u32,
+    pub trade_retention_days: u32,
+    pub max_file_bytes: u64,
+}
+
+impl AuditSettings {
+    #[must_use]
+    pub fn audit_config(&self) -> audit_log::AuditConfig {
+        let mut config = audit_log::AuditConfig::new(&self.dir, &self.chain_key_file);
+        config.retention_days = self.retention_days;
+        config.trade_retention_days = self.trade_retention_days;
+        config.max_file_bytes = self.max_file_bytes;
+        config
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -177,6 +202,8 @@ impl Settings {
 
     fn resolve_paths(&mut self, base: &Path) {
         self.auth.keys_file = base.join(&self.auth.keys_file);
+        self.logs.dir = base.join(&self.logs.dir);
+        self.logs.chain_key_file = base.join(&self.logs.chain_key_file);
         let sim = &mut self.terminal.sim;
         sim.data_dir = base.join(&sim.data_dir);
         if let Some(replay) = sim.replay_dir.take() {
@@ -206,6 +233,9 @@ impl Settings {
                 value: self.auth.reload_interval_secs.to_string(),
                 reason: "must be between 1 and 60 seconds".into(),
             });
+        }
+        if let Err(err) = self.logs.audit_config().validate() {
+            return Err(SettingsError::Invalid(format!("logs: {err}")));
         }
         if let Err(err) = self.auth.lockout.validate() {
             return Err(SettingsError::Invalid(format!("auth.lockout: {err}")));
