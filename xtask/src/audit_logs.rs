@@ -197,9 +197,9 @@ mod tests {
         assert!(outcome.passed(), "{outcome:?}");
 
         let path = logs.join("security.csv");
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
         let line = text.lines().position(|l| l.contains("second")).unwrap() + 1;
-        std::fs::write(&path, text.replacen("second", "sec0nd", 1)).unwrap();
+        fs::write(&path, text.replacen("second", "sec0nd", 1)).unwrap();
         let outcome = check(&Ok(gateway().isolated()), dir.path(), None, &logs);
         assert!(!outcome.passed(), "{outcome:?}");
         let evidence = outcome.evidence.join("\n");
