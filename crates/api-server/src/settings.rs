@@ -25,6 +25,16 @@ pub struct Settings {
     pub logs: AuditSettings,
     pub log: LogSettings,
     pub terminal: TerminalSettings,
+    pub trading: TradingSettings,
+    pub risk: risk::RiskConfig,
+}
+
+/// Trading settings outside the risk limits (`[trading]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradingSettings {
+    /// Where `Idempotency-Key` records are kept for 24 hours.
+    pub idempotency_file: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -203,6 +213,7 @@ impl Settings {
     fn resolve_paths(&mut self, base: &Path) {
         self.auth.keys_file = base.join(&self.auth.keys_file);
         self.logs.dir = base.join(&self.logs.dir);
+        self.trading.idempotency_file = base.join(&self.trading.idempotency_file);
         self.logs.chain_key_file = base.join(&self.logs.chain_key_file);
         let sim = &mut self.terminal.sim;
         sim.data_dir = base.join(&sim.data_dir);
@@ -236,6 +247,9 @@ impl Settings {
         }
         if let Err(err) = self.logs.audit_config().validate() {
             return Err(SettingsError::Invalid(format!("logs: {err}")));
+        }
+        if let Err(err) = self.risk.validate() {
+            return Err(SettingsError::Invalid(format!("risk: {err}")));
         }
         if let Err(err) = self.auth.lockout.validate() {
             return Err(SettingsError::Invalid(format!("auth.lockout: {err}")));
