@@ -495,6 +495,14 @@ async fn a_terminal_that_stalls_gives_504_and_the_order_is_reconciled() {
     .await;
     assert!(reconciled, "{:?}", orders_csv(&gateway));
     assert_eq!(positions(&gateway).await.len(), 1, "sent once, never retried");
+
+    // The terminal failure is in errors.csv, under the request's id.
+    let errors = std::fs::read_to_string(gateway.dir.join("logs/errors.csv")).unwrap();
+    let request_id = headers["x-request-id"].to_str().unwrap();
+    assert!(
+        errors.lines().any(|line| line.contains(request_id) && line.contains("TERMINAL_TIMEOUT")),
+        "{errors}"
+    );
 }
 
 /// Clears the immutable flag again even when the test fails, so the folder can be removed.
