@@ -154,15 +154,15 @@ mod tests {
     fn default_configuration_passes() {
         let outcome = run(&[], None);
         assert!(outcome.passed(), "{outcome:?}");
-        assert!(outcome.evidence.iter().any(|line| line.starts_with("pass loopback-bind")));
+        assert!(outcome.evidence.iter().any(|line| line.starts_with("pass tls-or-loopback")));
     }
 
     #[test]
     fn binding_every_interface_without_tls_fails() {
         let outcome = run(&[("MT5GW__SERVER__BIND", "0.0.0.0")], None);
         assert!(!outcome.passed(), "{outcome:?}");
-        assert!(outcome.evidence[0].contains("loopback-bind"), "{outcome:?}");
-        assert!(outcome.evidence.iter().any(|line| line.starts_with("FAIL loopback-bind")));
+        assert!(outcome.evidence[0].contains("tls-or-loopback"), "{outcome:?}");
+        assert!(outcome.evidence.iter().any(|line| line.starts_with("FAIL tls-or-loopback")));
     }
 
     #[test]

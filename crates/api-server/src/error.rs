@@ -17,14 +17,21 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// Every error code of the HTTP contract (SPEC §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+///
+/// The OpenAPI description lists these variants as the values of `error.code`, so a code added
+/// here is documented without further work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     ValidationFailed,
     InvalidSymbol,
     Unauthorized,
     Forbidden,
+    HostNotAllowed,
+    OriginNotAllowed,
+    RateLimited,
     LockedOut,
+    RequestTimeout,
     NotFound,
     SymbolNotFound,
     OrderNotFound,
@@ -45,7 +52,11 @@ impl ErrorCode {
             ErrorCode::InvalidSymbol => "INVALID_SYMBOL",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::HostNotAllowed => "HOST_NOT_ALLOWED",
+            ErrorCode::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::LockedOut => "LOCKED_OUT",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::SymbolNotFound => "SYMBOL_NOT_FOUND",
             ErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
@@ -64,8 +75,11 @@ impl ErrorCode {
         match self {
             ErrorCode::ValidationFailed | ErrorCode::InvalidSymbol => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::LockedOut => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Forbidden | ErrorCode::HostNotAllowed | ErrorCode::OriginNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::RateLimited | ErrorCode::LockedOut => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::NotFound
             | ErrorCode::SymbolNotFound
             | ErrorCode::OrderNotFound
@@ -92,6 +106,12 @@ impl ErrorCode {
             }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 (ErrorCode::UnsupportedMediaType, "the request body must be application/json")
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                (ErrorCode::RateLimited, "too many requests; try again later")
+            }
+            StatusCode::REQUEST_TIMEOUT => {
+                (ErrorCode::RequestTimeout, "the request was not received in time")
             }
             status if status.is_client_error() => {
                 (ErrorCode::ValidationFailed, "the request could not be read")

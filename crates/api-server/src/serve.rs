@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::app::{self, AppState};
 use crate::audit;
 use crate::auth::Auth;
+use crate::metrics::Metrics;
 use crate::settings::{Loaded, TerminalKind};
 
 /// Runs the server on the current thread's actix system until it is told to stop.
@@ -27,6 +28,7 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
     for file in &loaded.files {
         tracing::info!(file = %file.display(), "configuration loaded");
     }
+    crate::tls::refuse_insecure_remote(&settings.server)?;
 
     // 1. The audit logs: nothing is served that cannot be recorded.
     let (audit, report) =
@@ -88,10 +90,10 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         auth,
         audit: Arc::clone(&audit),
         call_timeout: Duration::from_secs(settings.terminal.call_timeout_secs),
+        metrics: Arc::new(Metrics::default()),
     };
-    let bound = app::bind(settings, state).with_context(|| {
-        format!("cannot listen on {}:{}", settings.server.bind, settings.server.port)
-    })?;
+    let bound = app::bind(settings, state)?;
+    let scheme = if bound.tls { "https" } else { "http" };
     for addr in &bound.addrs {
         tracing::info!(%addr, "listening");
         audit::security_event(
@@ -101,7 +103,7 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
             None,
             format!("listening on {addr}"),
         );
-        announce(&format!("mt5-gateway listening on http://{addr}"));
+        announce(&format!("mt5-gateway listening on {scheme}://{addr}"));
     }
 
     // 5. Serve; actix stops gracefully on Ctrl-C and SIGTERM.
