@@ -170,4 +170,42 @@ mod tests {
         let outcome = check(&Ok(gateway().isolated()), dir.path(), None, &logs);
         assert!(!outcome.passed(), "{outcome:?}");
     }
+
+    /// Real chained logs written by the audit-log crate, under the chain key where the
+    /// gateway's default configuration looks for it (`data/audit-chain.key`).
+    fn real_logs(dir: &Path) -> PathBuf {
+        use audit_log::{AuditConfig, AuditLogs, SecurityEvent, SecurityEventKind};
+        let logs = dir.join("logs");
+        let config = AuditConfig::new(&logs, dir.join("data/audit-chain.key"));
+        let (sinks, _) = AuditLogs::open(&config).unwrap();
+        for detail in ["first", "second", "third"] {
+            assert!(
+                sinks
+                    .security
+                    .record(SecurityEvent::new(SecurityEventKind::AuthFailure).detail(detail))
+            );
+        }
+        sinks.close();
+        logs
+    }
+
+    #[test]
+    fn intact_logs_pass_and_a_tampered_log_fails_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = real_logs(dir.path());
+        let outcome = check(&Ok(gateway().isolated()), dir.path(), None, &logs);
+        assert!(outcome.passed(), "{outcome:?}");
+
+        let path = logs.join("security.csv");
+        let text = fs::read_to_string(&path).unwrap();
+        let line = text.lines().position(|l| l.contains("second")).unwrap() + 1;
+        fs::write(&path, text.replacen("second", "sec0nd", 1)).unwrap();
+        let outcome = check(&Ok(gateway().isolated()), dir.path(), None, &logs);
+        assert!(!outcome.passed(), "{outcome:?}");
+        let evidence = outcome.evidence.join("\n");
+        assert!(
+            evidence.contains("security.csv") && evidence.contains(&format!("line {line}")),
+            "{evidence}"
+        );
+    }
 }

@@ -166,6 +166,16 @@ mod tests {
     }
 
     #[test]
+    fn a_wildcard_cors_origin_fails() {
+        // The gateway refuses to load it at all, naming the setting.
+        let outcome = run(&[("MT5GW__SERVER__CORS_ORIGINS", "*")], None);
+        assert!(!outcome.passed(), "{outcome:?}");
+        assert_eq!(outcome.evidence[0], "the configuration does not load");
+        let said = outcome.evidence.join("\n");
+        assert!(said.contains("server.cors_origins") && said.contains("wildcard"), "{said}");
+    }
+
+    #[test]
     fn a_configuration_file_can_be_linted_instead() {
         // `--config` replaces the default file, so start from a whole one.
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

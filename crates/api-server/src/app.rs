@@ -25,6 +25,7 @@ pub struct AppState {
     pub terminal: Arc<dyn Terminal>,
     pub auth: Auth,
     pub audit: Arc<AuditLogs>,
+    pub trading: crate::trading::Trading,
     pub call_timeout: Duration,
     pub metrics: Arc<Metrics>,
 }

@@ -25,6 +25,21 @@ use serde_json::Value;
 pub enum ErrorCode {
     ValidationFailed,
     InvalidSymbol,
+    VolumeTooSmall,
+    VolumeTooLarge,
+    InvalidStops,
+    InvalidPrice,
+    SymbolDisabled,
+    OutsideSession,
+    DailyLossLimit,
+    MaxPositions,
+    MaxNotional,
+    StaleQuote,
+    TradingHalted,
+    ReduceOnly,
+    BrokerRejected,
+    IdempotencyConflict,
+    AuditUnavailable,
     Unauthorized,
     Forbidden,
     HostNotAllowed,
@@ -50,6 +65,21 @@ impl ErrorCode {
         match self {
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",
             ErrorCode::InvalidSymbol => "INVALID_SYMBOL",
+            ErrorCode::VolumeTooSmall => "VOLUME_TOO_SMALL",
+            ErrorCode::VolumeTooLarge => "VOLUME_TOO_LARGE",
+            ErrorCode::InvalidStops => "INVALID_STOPS",
+            ErrorCode::InvalidPrice => "INVALID_PRICE",
+            ErrorCode::SymbolDisabled => "SYMBOL_DISABLED",
+            ErrorCode::OutsideSession => "OUTSIDE_SESSION",
+            ErrorCode::DailyLossLimit => "DAILY_LOSS_LIMIT",
+            ErrorCode::MaxPositions => "MAX_POSITIONS",
+            ErrorCode::MaxNotional => "MAX_NOTIONAL",
+            ErrorCode::StaleQuote => "STALE_QUOTE",
+            ErrorCode::TradingHalted => "TRADING_HALTED",
+            ErrorCode::ReduceOnly => "REDUCE_ONLY",
+            ErrorCode::BrokerRejected => "BROKER_REJECTED",
+            ErrorCode::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::HostNotAllowed => "HOST_NOT_ALLOWED",
@@ -73,7 +103,22 @@ impl ErrorCode {
     #[must_use]
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::ValidationFailed | ErrorCode::InvalidSymbol => StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationFailed
+            | ErrorCode::InvalidSymbol
+            | ErrorCode::VolumeTooSmall
+            | ErrorCode::VolumeTooLarge
+            | ErrorCode::InvalidStops
+            | ErrorCode::InvalidPrice => StatusCode::BAD_REQUEST,
+            ErrorCode::SymbolDisabled
+            | ErrorCode::OutsideSession
+            | ErrorCode::DailyLossLimit
+            | ErrorCode::MaxPositions
+            | ErrorCode::MaxNotional
+            | ErrorCode::StaleQuote
+            | ErrorCode::TradingHalted
+            | ErrorCode::ReduceOnly
+            | ErrorCode::BrokerRejected
+            | ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden | ErrorCode::HostNotAllowed | ErrorCode::OriginNotAllowed => {
                 StatusCode::FORBIDDEN
@@ -88,8 +133,33 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::TerminalUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TerminalUnavailable | ErrorCode::AuditUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::TerminalTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The code of a risk denial; every `risk::Denial::code` has one.
+    #[must_use]
+    pub fn from_risk(code: &str) -> ErrorCode {
+        match code {
+            "SYMBOL_DISABLED" => ErrorCode::SymbolDisabled,
+            "INVALID_SYMBOL" => ErrorCode::InvalidSymbol,
+            "OUTSIDE_SESSION" => ErrorCode::OutsideSession,
+            "DAILY_LOSS_LIMIT" => ErrorCode::DailyLossLimit,
+            "MAX_POSITIONS" => ErrorCode::MaxPositions,
+            "MAX_NOTIONAL" => ErrorCode::MaxNotional,
+            "STALE_QUOTE" => ErrorCode::StaleQuote,
+            "TRADING_HALTED" => ErrorCode::TradingHalted,
+            "REDUCE_ONLY" => ErrorCode::ReduceOnly,
+            "VOLUME_TOO_SMALL" => ErrorCode::VolumeTooSmall,
+            "VOLUME_TOO_LARGE" => ErrorCode::VolumeTooLarge,
+            "INVALID_STOPS" => ErrorCode::InvalidStops,
+            "INVALID_PRICE" => ErrorCode::InvalidPrice,
+            "POSITION_NOT_FOUND" => ErrorCode::PositionNotFound,
+            "ORDER_NOT_FOUND" => ErrorCode::OrderNotFound,
+            _ => ErrorCode::ValidationFailed,
         }
     }
 
@@ -208,4 +278,32 @@ pub struct EnvelopeBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<&'a Value>,
     pub request_id: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_risk_denial_code_maps_to_itself() {
+        for code in [
+            "SYMBOL_DISABLED",
+            "INVALID_SYMBOL",
+            "OUTSIDE_SESSION",
+            "DAILY_LOSS_LIMIT",
+            "MAX_POSITIONS",
+            "MAX_NOTIONAL",
+            "STALE_QUOTE",
+            "TRADING_HALTED",
+            "REDUCE_ONLY",
+            "VOLUME_TOO_SMALL",
+            "VOLUME_TOO_LARGE",
+            "INVALID_STOPS",
+            "INVALID_PRICE",
+            "POSITION_NOT_FOUND",
+            "ORDER_NOT_FOUND",
+        ] {
+            assert_eq!(ErrorCode::from_risk(code).as_str(), code);
+        }
+    }
 }

@@ -182,6 +182,150 @@ fn keys_revoke() {}
         (status = 400, description = "VALIDATION_FAILED", body = ErrorEnvelope)))]
 fn security_events() {}
 
+/// `POST /api/orders`; unknown fields are refused.
+#[derive(ToSchema)]
+struct PlaceOrder {
+    symbol: String,
+    /// `buy`, `sell`, `buy_limit`, `sell_limit`, `buy_stop` or `sell_stop`.
+    #[schema(rename = "type")]
+    order_type: String,
+    /// Lots; rounded down to the symbol's step (or to the nearest, as configured).
+    volume: f64,
+    /// Required for limit and stop orders, refused for market orders.
+    price: Option<f64>,
+    sl: Option<f64>,
+    tp: Option<f64>,
+    /// Accepted slippage in points (default 20).
+    deviation: Option<u32>,
+    /// At most 19 printable ASCII characters; the gateway's client order id goes first.
+    comment: Option<String>,
+    magic: Option<i64>,
+    /// RFC 3339, for pending orders.
+    expiration: Option<String>,
+}
+
+/// `PATCH /api/orders/{ticket}`: what is left out keeps its value; 0 removes a stop.
+#[derive(ToSchema)]
+struct ModifyOrder {
+    price: Option<f64>,
+    sl: Option<f64>,
+    tp: Option<f64>,
+    expiration: Option<String>,
+}
+
+/// `PATCH /api/positions/{ticket}`: what is left out keeps its value; 0 removes a stop.
+#[derive(ToSchema)]
+struct ModifyPosition {
+    sl: Option<f64>,
+    tp: Option<f64>,
+}
+
+/// `POST /api/positions/{ticket}/close`: without a volume, the whole position.
+#[derive(ToSchema)]
+struct ClosePosition {
+    volume: Option<f64>,
+    deviation: Option<u32>,
+}
+
+/// `POST /api/risk/halt`.
+#[derive(ToSchema)]
+struct Halt {
+    /// Also close every open position.
+    close_all: Option<bool>,
+}
+
+/// A trade the terminal accepted.
+#[derive(ToSchema)]
+struct TradeAccepted {
+    ticket: u64,
+    deal: Option<u64>,
+    /// 10008 placed, 10009 done or 10010 partially done.
+    retcode: u32,
+    retcode_name: String,
+    symbol: String,
+    #[schema(rename = "type")]
+    order_type: Option<String>,
+    action: String,
+    volume: f64,
+    volume_requested: Option<f64>,
+    price: Option<f64>,
+    sl: Option<f64>,
+    tp: Option<f64>,
+    /// Carried at the start of the order's comment; finds the order in the terminal's history.
+    client_order_id: String,
+}
+
+#[utoipa::path(get, path = "/api/risk", tag = "risk",
+    description = "Trading state, the day's realised, floating and total P&L against the loss limit, positions against their limits, each symbol's session.",
+    responses((status = 200, description = "The risk status", body = Value),
+        (status = 503, description = "TERMINAL_UNAVAILABLE", body = ErrorEnvelope),
+        (status = 504, description = "TERMINAL_TIMEOUT", body = ErrorEnvelope)))]
+fn risk_status() {}
+
+#[utoipa::path(post, path = "/api/orders", tag = "trading", request_body = PlaceOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 64 of [A-Za-z0-9_-]; a replay within 24 h returns the first answer")),
+    responses((status = 201, description = "Placed or filled", body = TradeAccepted),
+        (status = 400, description = "VALIDATION_FAILED, INVALID_SYMBOL, VOLUME_TOO_SMALL, VOLUME_TOO_LARGE, INVALID_STOPS or INVALID_PRICE", body = ErrorEnvelope),
+        (status = 404, description = "SYMBOL_NOT_FOUND", body = ErrorEnvelope),
+        (status = 409, description = "SYMBOL_DISABLED, OUTSIDE_SESSION, DAILY_LOSS_LIMIT, MAX_POSITIONS, MAX_NOTIONAL, STALE_QUOTE, TRADING_HALTED, REDUCE_ONLY, BROKER_REJECTED or IDEMPOTENCY_CONFLICT", body = ErrorEnvelope),
+        (status = 503, description = "TERMINAL_UNAVAILABLE or AUDIT_UNAVAILABLE: nothing was sent", body = ErrorEnvelope),
+        (status = 504, description = "TERMINAL_TIMEOUT: the outcome is unknown and being reconciled", body = ErrorEnvelope)))]
+fn orders_place() {}
+
+#[utoipa::path(patch, path = "/api/orders/{ticket}", tag = "trading", request_body = ModifyOrder,
+    params(("ticket" = u64, Path, description = "The pending order's ticket"),
+        ("Idempotency-Key" = Option<String>, Header, description = "As for POST /api/orders")),
+    responses((status = 200, description = "Modified", body = TradeAccepted),
+        (status = 400, description = "VALIDATION_FAILED, INVALID_STOPS or INVALID_PRICE", body = ErrorEnvelope),
+        (status = 404, description = "ORDER_NOT_FOUND", body = ErrorEnvelope),
+        (status = 409, description = "TRADING_HALTED, BROKER_REJECTED or IDEMPOTENCY_CONFLICT", body = ErrorEnvelope),
+        (status = 503, description = "TERMINAL_UNAVAILABLE or AUDIT_UNAVAILABLE", body = ErrorEnvelope),
+        (status = 504, description = "TERMINAL_TIMEOUT", body = ErrorEnvelope)))]
+fn orders_modify() {}
+
+#[utoipa::path(delete, path = "/api/orders/{ticket}", tag = "trading",
+    params(("ticket" = u64, Path, description = "The pending order's ticket"),
+        ("Idempotency-Key" = Option<String>, Header, description = "As for POST /api/orders")),
+    responses((status = 200, description = "Cancelled", body = TradeAccepted),
+        (status = 404, description = "ORDER_NOT_FOUND", body = ErrorEnvelope),
+        (status = 409, description = "BROKER_REJECTED or IDEMPOTENCY_CONFLICT", body = ErrorEnvelope),
+        (status = 503, description = "TERMINAL_UNAVAILABLE or AUDIT_UNAVAILABLE", body = ErrorEnvelope),
+        (status = 504, description = "TERMINAL_TIMEOUT", body = ErrorEnvelope)))]
+fn orders_cancel() {}
+
+#[utoipa::path(patch, path = "/api/positions/{ticket}", tag = "trading", request_body = ModifyPosition,
+    params(("ticket" = u64, Path, description = "The position's ticket"),
+        ("Idempotency-Key" = Option<String>, Header, description = "As for POST /api/orders")),
+    responses((status = 200, description = "Stops changed", body = TradeAccepted),
+        (status = 400, description = "VALIDATION_FAILED or INVALID_STOPS", body = ErrorEnvelope),
+        (status = 404, description = "POSITION_NOT_FOUND", body = ErrorEnvelope),
+        (status = 409, description = "BROKER_REJECTED or IDEMPOTENCY_CONFLICT", body = ErrorEnvelope),
+        (status = 503, description = "TERMINAL_UNAVAILABLE or AUDIT_UNAVAILABLE", body = ErrorEnvelope),
+        (status = 504, description = "TERMINAL_TIMEOUT", body = ErrorEnvelope)))]
+fn positions_modify() {}
+
+#[utoipa::path(post, path = "/api/positions/{ticket}/close", tag = "trading", request_body = Option<ClosePosition>,
+    params(("ticket" = u64, Path, description = "The position's ticket"),
+        ("Idempotency-Key" = Option<String>, Header, description = "As for POST /api/orders")),
+    responses((status = 200, description = "Closed (all or the volume given)", body = TradeAccepted),
+        (status = 400, description = "VALIDATION_FAILED, VOLUME_TOO_SMALL or VOLUME_TOO_LARGE", body = ErrorEnvelope),
+        (status = 404, description = "POSITION_NOT_FOUND", body = ErrorEnvelope),
+        (status = 409, description = "BROKER_REJECTED or IDEMPOTENCY_CONFLICT", body = ErrorEnvelope),
+        (status = 503, description = "TERMINAL_UNAVAILABLE or AUDIT_UNAVAILABLE", body = ErrorEnvelope),
+        (status = 504, description = "TERMINAL_TIMEOUT", body = ErrorEnvelope)))]
+fn positions_close() {}
+
+#[utoipa::path(post, path = "/api/risk/halt", tag = "risk", request_body = Option<Halt>,
+    description = "The kill switch: only closes and cancellations pass until an admin resumes.",
+    responses((status = 200, description = "`{\"state\", \"closed\": [tickets], \"failed\": [...]}`", body = Value),
+        (status = 400, description = "VALIDATION_FAILED", body = ErrorEnvelope)))]
+fn risk_halt() {}
+
+#[utoipa::path(post, path = "/api/risk/resume", tag = "risk",
+    description = "Lifts a halt; a daily loss limit reached today still holds until the next trading day.",
+    responses((status = 200, description = "`{\"state\"}`", body = Value)))]
+fn risk_resume() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -192,9 +336,13 @@ fn security_events() {}
     paths(
         health, metrics, openapi, account, symbols, symbol, tick, bars, positions, orders,
         history_deals, history_orders, keys_list, keys_create, keys_rotate, keys_revoke,
-        security_events
+        security_events, risk_status, orders_place, orders_modify, orders_cancel,
+        positions_modify, positions_close, risk_halt, risk_resume
     ),
-    components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, CreateKey, RotateKey, IssuedKey)),
+    components(schemas(
+        ErrorEnvelope, ErrorBody, ErrorCode, CreateKey, RotateKey, IssuedKey, PlaceOrder,
+        ModifyOrder, ModifyPosition, ClosePosition, Halt, TradeAccepted
+    )),
     modifiers(&FromRouteTable)
 )]
 struct ApiDoc;

@@ -12,7 +12,7 @@ use security_core::Scope;
 
 use crate::auth::Gate;
 use crate::ratelimit::RateLimiters;
-use crate::{keys_api, metrics, openapi, reads};
+use crate::{keys_api, metrics, openapi, reads, trading};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,7 @@ pub struct RouteSpec {
 
 const READ: Access = Access::Scope(Scope::Read);
 const ADMIN: Access = Access::Scope(Scope::Admin);
+const TRADE: Access = Access::Scope(Scope::Trade);
 
 /// Every route of the gateway.
 pub static ROUTES: &[RouteSpec] = &[
@@ -148,6 +149,62 @@ pub static ROUTES: &[RouteSpec] = &[
         access: READ,
         class: LimitClass::Read,
         handler: |route| route.to(reads::history_orders),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/risk",
+        access: READ,
+        class: LimitClass::Read,
+        handler: |route| route.to(trading::status),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/api/orders",
+        access: TRADE,
+        class: LimitClass::Trading,
+        handler: |route| route.to(trading::place),
+    },
+    RouteSpec {
+        method: Method::PATCH,
+        path: "/api/orders/{ticket}",
+        access: TRADE,
+        class: LimitClass::Trading,
+        handler: |route| route.to(trading::modify_order),
+    },
+    RouteSpec {
+        method: Method::DELETE,
+        path: "/api/orders/{ticket}",
+        access: TRADE,
+        class: LimitClass::Trading,
+        handler: |route| route.to(trading::cancel_order),
+    },
+    RouteSpec {
+        method: Method::PATCH,
+        path: "/api/positions/{ticket}",
+        access: TRADE,
+        class: LimitClass::Trading,
+        handler: |route| route.to(trading::modify_position),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/api/positions/{ticket}/close",
+        access: TRADE,
+        class: LimitClass::Trading,
+        handler: |route| route.to(trading::close_position),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/api/risk/halt",
+        access: TRADE,
+        class: LimitClass::Trading,
+        handler: |route| route.to(trading::halt),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/api/risk/resume",
+        access: ADMIN,
+        class: LimitClass::Admin,
+        handler: |route| route.to(trading::resume),
     },
     RouteSpec {
         method: Method::GET,

@@ -8,6 +8,7 @@ use anyhow::Context;
 use audit_log::{AuditLogs, SecurityEventKind};
 use mt5_bridge::Terminal;
 use mt5_bridge::sim::{SimulatedTerminal, SystemClock};
+use risk::RiskGate;
 use secrecy::ExposeSecret;
 use security_core::{ApiKey, KeyStore, Lockout, Scope};
 use time::OffsetDateTime;
@@ -15,8 +16,10 @@ use time::OffsetDateTime;
 use crate::app::{self, AppState};
 use crate::audit;
 use crate::auth::Auth;
+use crate::idempotency::IdempotencyStore;
 use crate::metrics::Metrics;
-use crate::settings::{Loaded, TerminalKind};
+use crate::settings::{Loaded, Settings, TerminalKind};
+use crate::trading::Trading;
 
 /// Runs the server on the current thread's actix system until it is told to stop.
 pub fn run(loaded: &Loaded) -> anyhow::Result<ExitCode> {
@@ -84,8 +87,12 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         tracing::warn!("auth.require_key_for_reads is false: reads are open to any caller");
     }
 
-    // 4. The server.
+    // 4. Trading: the risk gate and the idempotency records.
+    let trading = open_trading(settings, terminal.as_ref()).await?;
+
+    // 5. The server.
     let state = AppState {
+        trading,
         terminal,
         auth,
         audit: Arc::clone(&audit),
@@ -106,7 +113,7 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         announce(&format!("mt5-gateway listening on {scheme}://{addr}"));
     }
 
-    // 5. Serve; actix stops gracefully on Ctrl-C and SIGTERM.
+    // 6. Serve; actix stops gracefully on Ctrl-C and SIGTERM.
     let served = bound.server.await;
     if let Err(err) = keys.flush_last_used() {
         tracing::warn!(error = %err, "could not record the keys' last use");
@@ -120,6 +127,28 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
     served.context("server failed")?;
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The risk gate, checked against the terminal's symbols, and the idempotency records.
+async fn open_trading(settings: &Settings, terminal: &dyn Terminal) -> anyhow::Result<Trading> {
+    let gate = RiskGate::new(settings.risk.clone()).context("invalid risk settings")?;
+    for symbol in settings.risk.symbols.keys() {
+        match terminal.symbol(symbol).await {
+            Ok(info) => settings
+                .risk
+                .validate_against(&info)
+                .with_context(|| format!("risk settings for {symbol} do not fit the terminal"))?,
+            Err(err) => {
+                tracing::warn!(%symbol, error = %err, "risk settings name an unknown symbol");
+            }
+        }
+    }
+    let now = OffsetDateTime::now_utc();
+    let idempotency = IdempotencyStore::open(&settings.trading.idempotency_file, now)
+        .context("cannot open the idempotency records")?;
+    let mut seed = [0u8; 4];
+    getrandom::fill(&mut seed).map_err(|err| anyhow::anyhow!("no randomness: {err}"))?;
+    Ok(Trading::new(gate, idempotency, u32::from_le_bytes(seed)))
 }
 
 /// Keeps the running server in step with the keys file (the CLI may change it at any time)

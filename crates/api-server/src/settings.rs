@@ -26,6 +26,16 @@ pub struct Settings {
     pub log: LogSettings,
     pub terminal: TerminalSettings,
     pub rate_limits: crate::ratelimit::RateLimitSettings,
+    pub trading: TradingSettings,
+    pub risk: risk::RiskConfig,
+}
+
+/// Trading settings outside the risk limits (`[trading]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradingSettings {
+    /// Where `Idempotency-Key` records are kept for 24 hours.
+    pub idempotency_file: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -222,6 +232,7 @@ impl Settings {
     fn resolve_paths(&mut self, base: &Path) {
         self.auth.keys_file = base.join(&self.auth.keys_file);
         self.logs.dir = base.join(&self.logs.dir);
+        self.trading.idempotency_file = base.join(&self.trading.idempotency_file);
         self.logs.chain_key_file = base.join(&self.logs.chain_key_file);
         self.server.tls.resolve_paths(base);
         let sim = &mut self.terminal.sim;
@@ -257,6 +268,9 @@ impl Settings {
         crate::perimeter::validate(self)?;
         if let Err(err) = self.logs.audit_config().validate() {
             return Err(SettingsError::Invalid(format!("logs: {err}")));
+        }
+        if let Err(err) = self.risk.validate() {
+            return Err(SettingsError::Invalid(format!("risk: {err}")));
         }
         if let Err(err) = self.auth.lockout.validate() {
             return Err(SettingsError::Invalid(format!("auth.lockout: {err}")));

@@ -59,6 +59,21 @@ async fn each_scope_reaches_its_route_classes_only() {
     let (status, _, body) = get_as(&gateway, "/api/keys", Some(&admin)).await;
     assert_eq!(status, 200, "{body}");
 
+    // Trading class: a read key is forbidden; trade and admin keys pass the gate (an empty
+    // order body then fails validation, which proves the request got past it).
+    let order = json!({});
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/orders", Some(&read), Some(order.clone())).await;
+    assert_eq!(status, 403, "{body}");
+    for key in [&trade, &admin] {
+        let (status, _, body) =
+            call(&gateway, Method::POST, "/api/orders", Some(key), Some(order.clone())).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    // Resuming trading is an admin call.
+    let (status, _, _) = call(&gateway, Method::POST, "/api/risk/resume", Some(&trade), None).await;
+    assert_eq!(status, 403);
+
     // `Authorization: Bearer` works like `X-API-Key`.
     let response = client()
         .get(gateway.url("/api/account"))

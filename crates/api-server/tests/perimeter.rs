@@ -98,6 +98,39 @@ async fn the_eleventh_admin_call_in_a_minute_is_refused_while_another_key_is_ser
 }
 
 #[tokio::test]
+async fn the_eleventh_trading_call_in_a_minute_is_refused_while_another_key_is_served() {
+    let gateway = Launch::new()
+        .env("MT5GW__RATE_LIMITS__TRADING__PER_MINUTE", "10")
+        .env("MT5GW__RATE_LIMITS__TRADING__BURST", "10")
+        .start();
+    let first = gateway.admin_key();
+    let second = create_key(&gateway, "second-trader", "read,trade");
+    let loaded = eventually(10, || async {
+        call(&gateway, Method::GET, "/api/account", Some(&second), None).await.0 == 200
+    })
+    .await;
+    assert!(loaded, "second key never loaded");
+
+    // An empty body fails validation after the limiter has counted the call.
+    let empty = Some(serde_json::json!({}));
+    for n in 1..=10 {
+        let (status, _, body) =
+            call(&gateway, Method::POST, "/api/orders", Some(&first), empty.clone()).await;
+        assert_eq!(status, 400, "call {n}: {body}");
+    }
+    let (status, headers, body) =
+        call(&gateway, Method::POST, "/api/orders", Some(&first), empty.clone()).await;
+    assert_eq!(status, 429, "{body}");
+    assert_envelope(&headers, &body, "RATE_LIMITED");
+    assert!(headers.contains_key("retry-after"));
+
+    let (status, _, body) = call(&gateway, Method::POST, "/api/orders", Some(&second), empty).await;
+    assert_eq!(status, 400, "another key keeps its own budget: {body}");
+    let (status, _, _) = call(&gateway, Method::GET, "/api/positions", Some(&first), None).await;
+    assert_eq!(status, 200, "reads have their own budget");
+}
+
+#[tokio::test]
 async fn forwarding_headers_and_other_loopback_addresses_do_not_reset_the_limit() {
     let gateway = Launch::new()
         .env("MT5GW__RATE_LIMITS__READ__PER_MINUTE", "5")

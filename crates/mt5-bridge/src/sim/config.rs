@@ -50,6 +50,10 @@ pub struct SimConfig {
     /// After an idle spell, at most this many ticks per symbol are played to catch up; the
     /// time before them is skipped. Default 10,000.
     pub max_catch_up_ticks: u64,
+    /// Milliseconds every trade request waits before it is carried out, like a terminal on
+    /// a slow link; the trade still executes after the wait. For testing the gateway's
+    /// timeouts and the reconciliation of orders whose outcome it could not see. Default 0.
+    pub stall_trades_ms: u64,
 }
 
 impl Default for SimConfig {
@@ -66,6 +70,7 @@ impl Default for SimConfig {
             start: StartMode::Resume,
             login: 10_000_001,
             max_catch_up_ticks: 10_000,
+            stall_trades_ms: 0,
         }
     }
 }

@@ -112,6 +112,8 @@ struct Inner {
     /// overwrites a newer one.
     written: Mutex<u64>,
     stall: Mutex<Option<std::time::Duration>>,
+    /// A stall for trade requests alone (`stall_trades_ms`), on top of `stall`.
+    trade_stall: Option<std::time::Duration>,
 }
 
 #[derive(Debug)]
@@ -219,6 +221,8 @@ impl SimulatedTerminal {
             state: Mutex::new(state),
             written: Mutex::new(version),
             stall: Mutex::new(None),
+            trade_stall: (config.stall_trades_ms > 0)
+                .then(|| std::time::Duration::from_millis(config.stall_trades_ms)),
         };
         Ok(SimulatedTerminal { inner: Arc::new(inner) })
     }
@@ -278,6 +282,15 @@ impl SimulatedTerminal {
         F: FnOnce(&Inner) -> Result<T> + Send + 'static,
     {
         let stall = *self.inner.stall.lock();
+        self.call_after(stall, work).await
+    }
+
+    /// [`Self::call`] with the stall given.
+    async fn call_after<T, F>(&self, stall: Option<std::time::Duration>, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+    {
         let Some(stall) = stall else {
             return work(&self.inner);
         };
@@ -532,7 +545,11 @@ impl Terminal for SimulatedTerminal {
     }
 
     async fn order_send(&self, request: TradeRequest) -> Result<TradeResult> {
-        self.call(move |inner| {
+        let stall = match (*self.inner.stall.lock(), self.inner.trade_stall) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.call_after(stall, move |inner| {
             inner.with_state(|state, settings, now_ms| {
                 let quotes = state.quotes;
                 let market = MarketView {
