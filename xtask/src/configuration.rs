@@ -154,15 +154,25 @@ mod tests {
     fn default_configuration_passes() {
         let outcome = run(&[], None);
         assert!(outcome.passed(), "{outcome:?}");
-        assert!(outcome.evidence.iter().any(|line| line.starts_with("pass loopback-bind")));
+        assert!(outcome.evidence.iter().any(|line| line.starts_with("pass tls-or-loopback")));
     }
 
     #[test]
     fn binding_every_interface_without_tls_fails() {
         let outcome = run(&[("MT5GW__SERVER__BIND", "0.0.0.0")], None);
         assert!(!outcome.passed(), "{outcome:?}");
-        assert!(outcome.evidence[0].contains("loopback-bind"), "{outcome:?}");
-        assert!(outcome.evidence.iter().any(|line| line.starts_with("FAIL loopback-bind")));
+        assert!(outcome.evidence[0].contains("tls-or-loopback"), "{outcome:?}");
+        assert!(outcome.evidence.iter().any(|line| line.starts_with("FAIL tls-or-loopback")));
+    }
+
+    #[test]
+    fn a_wildcard_cors_origin_fails() {
+        // The gateway refuses to load it at all, naming the setting.
+        let outcome = run(&[("MT5GW__SERVER__CORS_ORIGINS", "*")], None);
+        assert!(!outcome.passed(), "{outcome:?}");
+        assert_eq!(outcome.evidence[0], "the configuration does not load");
+        let said = outcome.evidence.join("\n");
+        assert!(said.contains("server.cors_origins") && said.contains("wildcard"), "{said}");
     }
 
     #[test]

@@ -57,6 +57,10 @@ impl RequestIds {
 }
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Set by the limiters of the classes a route does not belong to; it says nothing useful.
+const X_RATELIMIT_WHITELISTED: HeaderName = HeaderName::from_static("x-ratelimit-whitelisted");
+/// A browser that once reached the gateway over HTTPS never falls back to plain HTTP.
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
 /// The headers SPEC §6 puts on every response.
 const SECURITY_HEADERS: [(HeaderName, HeaderValue); 5] = [
@@ -74,12 +78,14 @@ const SECURITY_HEADERS: [(HeaderName, HeaderValue); 5] = [
 #[derive(Clone, Debug)]
 pub struct EnvelopeLayer {
     ids: Arc<RequestIds>,
+    /// Whether the server speaks HTTPS, and so sends `Strict-Transport-Security`.
+    tls: bool,
 }
 
 impl EnvelopeLayer {
     #[must_use]
-    pub fn new(ids: Arc<RequestIds>) -> EnvelopeLayer {
-        EnvelopeLayer { ids }
+    pub fn new(ids: Arc<RequestIds>, tls: bool) -> EnvelopeLayer {
+        EnvelopeLayer { ids, tls }
     }
 }
 
@@ -95,7 +101,11 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(EnvelopeService { service: Rc::new(service), ids: Arc::clone(&self.ids) }))
+        ready(Ok(EnvelopeService {
+            service: Rc::new(service),
+            ids: Arc::clone(&self.ids),
+            tls: self.tls,
+        }))
     }
 }
 
@@ -103,6 +113,7 @@ where
 pub struct EnvelopeService<S> {
     service: Rc<S>,
     ids: Arc<RequestIds>,
+    tls: bool,
 }
 
 impl<S, B> Service<ServiceRequest> for EnvelopeService<S>
@@ -122,6 +133,7 @@ where
         req.extensions_mut().insert(id.clone());
         // No clone of the request may be held here: routing below needs it unshared.
         let service = Rc::clone(&self.service);
+        let tls = self.tls;
 
         Box::pin(async move {
             match service.call(req).await {
@@ -134,7 +146,7 @@ where
                     } else {
                         response.map_into_left_body()
                     };
-                    finish_headers(response.headers_mut(), &id);
+                    finish_headers(response.headers_mut(), &id, tls);
                     let caller = response.request().extensions().get::<Caller>().copied();
                     log_request(
                         response.request().method(),
@@ -151,7 +163,7 @@ where
                 // envelope with every header.
                 Err(err) => {
                     let mut fresh = error_response(&err.error_response(), &id);
-                    finish_headers(fresh.headers_mut(), &id);
+                    finish_headers(fresh.headers_mut(), &id, tls);
                     log_request(&Method::GET, None, fresh.status(), None, &id, started);
                     Err(Error::from(Enveloped::from_response(fresh)))
                 }
@@ -254,10 +266,14 @@ fn record_server_error(request: &actix_web::HttpRequest, response: &HttpResponse
     let _ = state.audit.errors.record(entry);
 }
 
-fn finish_headers(headers: &mut HeaderMap, id: &RequestId) {
+fn finish_headers(headers: &mut HeaderMap, id: &RequestId, tls: bool) {
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, value);
     }
+    if tls {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    headers.remove(X_RATELIMIT_WHITELISTED);
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         headers.insert(X_REQUEST_ID, value);
     }

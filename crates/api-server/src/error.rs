@@ -17,7 +17,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// Every error code of the HTTP contract (SPEC §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+///
+/// The OpenAPI description lists these variants as the values of `error.code`, so a code added
+/// here is documented without further work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     ValidationFailed,
@@ -39,7 +42,11 @@ pub enum ErrorCode {
     AuditUnavailable,
     Unauthorized,
     Forbidden,
+    HostNotAllowed,
+    OriginNotAllowed,
+    RateLimited,
     LockedOut,
+    RequestTimeout,
     NotFound,
     SymbolNotFound,
     OrderNotFound,
@@ -75,7 +82,11 @@ impl ErrorCode {
             ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::HostNotAllowed => "HOST_NOT_ALLOWED",
+            ErrorCode::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::LockedOut => "LOCKED_OUT",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::SymbolNotFound => "SYMBOL_NOT_FOUND",
             ErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
@@ -109,8 +120,11 @@ impl ErrorCode {
             | ErrorCode::BrokerRejected
             | ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::LockedOut => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Forbidden | ErrorCode::HostNotAllowed | ErrorCode::OriginNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::RateLimited | ErrorCode::LockedOut => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::NotFound
             | ErrorCode::SymbolNotFound
             | ErrorCode::OrderNotFound
@@ -162,6 +176,12 @@ impl ErrorCode {
             }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 (ErrorCode::UnsupportedMediaType, "the request body must be application/json")
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                (ErrorCode::RateLimited, "too many requests; try again later")
+            }
+            StatusCode::REQUEST_TIMEOUT => {
+                (ErrorCode::RequestTimeout, "the request was not received in time")
             }
             status if status.is_client_error() => {
                 (ErrorCode::ValidationFailed, "the request could not be read")

@@ -40,6 +40,22 @@ enum Command {
     /// Check the audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// HTTPS certificates.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Write a self-signed certificate and key (mode 0600) for localhost.
+    SelfSigned {
+        /// Folder for cert.pem and key.pem.
+        #[arg(long, value_name = "DIR", default_value = "config/tls")]
+        out: PathBuf,
+        /// Another name or address the certificate covers (repeatable), such as gateway.lan.
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +98,9 @@ fn main() -> ExitCode {
         Command::Keys(command) => api_server::keys_cli::run(&loaded.settings, command),
         Command::Audit(AuditCommand::Verify { dir }) => {
             api_server::audit_cli::verify(&loaded.settings, dir.as_deref())
+        }
+        Command::Tls(TlsCommand::SelfSigned { out, names }) => {
+            api_server::tls::self_signed(&loaded.base_dir.join(out), &names)
         }
     };
     match result {

@@ -11,7 +11,8 @@ use actix_web::web::{self, ServiceConfig};
 use security_core::Scope;
 
 use crate::auth::Gate;
-use crate::{keys_api, reads, trading};
+use crate::ratelimit::RateLimiters;
+use crate::{keys_api, metrics, openapi, reads, trading};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,24 @@ pub enum LimitClass {
     Read,
     Trading,
     Admin,
+}
+
+impl LimitClass {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitClass::Read => "read",
+            LimitClass::Trading => "trading",
+            LimitClass::Admin => "admin",
+        }
+    }
+}
+
+/// The class of the route `method` `pattern` (a path pattern such as `/api/keys/{id}`).
+#[must_use]
+pub fn class_of(method: &Method, pattern: Option<&str>) -> Option<LimitClass> {
+    let pattern = pattern?;
+    ROUTES.iter().find(|spec| spec.method == method && spec.path == pattern).map(|spec| spec.class)
 }
 
 /// One row of the table.
@@ -53,6 +72,20 @@ pub static ROUTES: &[RouteSpec] = &[
         access: Access::Public,
         class: LimitClass::Read,
         handler: |route| route.to(reads::health),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/metrics",
+        access: Access::Public,
+        class: LimitClass::Read,
+        handler: |route| route.to(metrics::scrape),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/api/openapi.json",
+        access: Access::Public,
+        class: LimitClass::Read,
+        handler: |route| route.to(openapi::document),
     },
     RouteSpec {
         method: Method::GET,
@@ -211,7 +244,10 @@ pub static ROUTES: &[RouteSpec] = &[
 ];
 
 /// Registers every route of [`ROUTES`], one resource per path.
-pub fn configure(cfg: &mut ServiceConfig) {
+///
+/// The last `wrap` runs first: the gate authenticates, then the limiters count the request
+/// against the verified key (or the client address of an anonymous caller).
+pub fn configure(cfg: &mut ServiceConfig, limits: &RateLimiters) {
     let mut paths: Vec<&'static str> = Vec::new();
     for spec in ROUTES {
         if !paths.contains(&spec.path) {
@@ -225,7 +261,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             resource = resource.route((spec.handler)(web::route().method(spec.method.clone())));
             rules.push((spec.method.clone(), spec.access));
         }
-        cfg.service(resource.wrap(Gate::new(rules)));
+        cfg.service(resource.wrap(limits.layer()).wrap(Gate::new(rules)));
     }
 }
 

@@ -17,6 +17,7 @@ use crate::app::{self, AppState};
 use crate::audit;
 use crate::auth::Auth;
 use crate::idempotency::IdempotencyStore;
+use crate::metrics::Metrics;
 use crate::settings::{Loaded, Settings, TerminalKind};
 use crate::trading::Trading;
 
@@ -30,6 +31,7 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
     for file in &loaded.files {
         tracing::info!(file = %file.display(), "configuration loaded");
     }
+    crate::tls::refuse_insecure_remote(&settings.server)?;
 
     // 1. The audit logs: nothing is served that cannot be recorded.
     let (audit, report) =
@@ -95,10 +97,10 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         auth,
         audit: Arc::clone(&audit),
         call_timeout: Duration::from_secs(settings.terminal.call_timeout_secs),
+        metrics: Arc::new(Metrics::default()),
     };
-    let bound = app::bind(settings, state).with_context(|| {
-        format!("cannot listen on {}:{}", settings.server.bind, settings.server.port)
-    })?;
+    let bound = app::bind(settings, state)?;
+    let scheme = if bound.tls { "https" } else { "http" };
     for addr in &bound.addrs {
         tracing::info!(%addr, "listening");
         audit::security_event(
@@ -108,7 +110,7 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
             None,
             format!("listening on {addr}"),
         );
-        announce(&format!("mt5-gateway listening on http://{addr}"));
+        announce(&format!("mt5-gateway listening on {scheme}://{addr}"));
     }
 
     // 6. Serve; actix stops gracefully on Ctrl-C and SIGTERM.

@@ -25,6 +25,7 @@ pub struct Settings {
     pub logs: AuditSettings,
     pub log: LogSettings,
     pub terminal: TerminalSettings,
+    pub rate_limits: crate::ratelimit::RateLimitSettings,
     pub trading: TradingSettings,
     pub risk: risk::RiskConfig,
 }
@@ -45,6 +46,19 @@ pub struct ServerSettings {
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    /// Host names the `Host` header may carry, besides the bind address.
+    pub allowed_hosts: Vec<String>,
+    /// Exact origins (`scheme://host[:port]`) a browser page may call from.
+    pub cors_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Whether a non-loopback bind without TLS may start.
+    pub allow_insecure_remote: bool,
+    /// Seconds a client gets to send one request, headers and body.
+    pub request_timeout_secs: u64,
+    /// Connections open at once, per worker.
+    pub max_connections: usize,
+    pub tls: crate::tls::TlsSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -194,7 +208,12 @@ impl Settings {
         let environment = Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("__")
             .separator("__")
-            .try_parsing(true);
+            .try_parsing(true)
+            // Lists are comma-separated: MT5GW__SERVER__CORS_ORIGINS=http://a,http://b.
+            .list_separator(",")
+            .with_list_parse_key("server.allowed_hosts")
+            .with_list_parse_key("server.cors_origins")
+            .with_list_parse_key("server.trusted_proxies");
         let environment = match env {
             EnvSource::Process => environment,
             EnvSource::Fixed(vars) => environment.source(Some(vars.iter().cloned().collect())),
@@ -215,6 +234,7 @@ impl Settings {
         self.logs.dir = base.join(&self.logs.dir);
         self.trading.idempotency_file = base.join(&self.trading.idempotency_file);
         self.logs.chain_key_file = base.join(&self.logs.chain_key_file);
+        self.server.tls.resolve_paths(base);
         let sim = &mut self.terminal.sim;
         sim.data_dir = base.join(&sim.data_dir);
         if let Some(replay) = sim.replay_dir.take() {
@@ -245,6 +265,7 @@ impl Settings {
                 reason: "must be between 1 and 60 seconds".into(),
             });
         }
+        crate::perimeter::validate(self)?;
         if let Err(err) = self.logs.audit_config().validate() {
             return Err(SettingsError::Invalid(format!("logs: {err}")));
         }

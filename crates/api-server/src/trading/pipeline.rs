@@ -19,6 +19,7 @@ use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::idempotency::{self, Begin, Stored};
+use crate::metrics::OrderOutcome;
 
 use super::reconcile::spawn_reconciliation;
 use super::{DEAL_OVERLAP, MT5_COMMENT_CHARS};
@@ -218,11 +219,13 @@ where
     if let Err(err) = state.audit.orders.append_durable(intent.clone()).await {
         tracing::error!(error = %err, "cannot record an order's intent; nothing sent");
         reservation.release();
-        return Err(ApiError::new(
+        let error = ApiError::new(
             ErrorCode::AuditUnavailable,
             "the order cannot be recorded, so it was not sent",
         )
-        .with_cause(err.to_string()));
+        .with_cause(err.to_string());
+        state.metrics.order(OrderOutcome::Rejected, Some(&error));
+        return Err(error);
     }
 
     // 6. The terminal.
@@ -240,6 +243,7 @@ where
         Ok(result) if result.retcode.is_success() => {
             let ticket = result.order.or(result.deal).unwrap_or_default();
             reservation.commit(ticket);
+            state.metrics.order(OrderOutcome::Accepted, None);
             outcome.status = Some(OrderStatus::Accepted);
             outcome.retcode = Some(result.retcode.0);
             outcome.ticket = Some(ticket);
@@ -250,6 +254,7 @@ where
         }
         Ok(result) => {
             reservation.release();
+            state.metrics.order(OrderOutcome::Failed, None);
             outcome.status = Some(OrderStatus::Rejected);
             outcome.retcode = Some(result.retcode.0);
             outcome.rule = Some("BROKER_REJECTED".to_owned());
@@ -268,6 +273,7 @@ where
         }
         Err(TerminalError::Timeout) => {
             // The order may have been executed: never send it again; find out instead.
+            state.metrics.order(OrderOutcome::Unknown, None);
             outcome.status = Some(OrderStatus::Unknown);
             "no answer from the terminal in time; reconciling".clone_into(&mut outcome.detail);
             let _ = state.audit.orders.append_durable(outcome.clone()).await;
@@ -282,6 +288,7 @@ where
         Err(err) => {
             // An error before the request reached the server: nothing was executed.
             reservation.release();
+            state.metrics.order(OrderOutcome::Failed, None);
             outcome.status = Some(OrderStatus::Rejected);
             outcome.detail = err.to_string();
             record_outcome(state, outcome, &client_id, None).await?;
@@ -360,6 +367,7 @@ pub(super) fn refused(
     entry.status = Some(OrderStatus::Refused);
     entry.rule = Some(error.code.as_str().to_owned());
     entry.detail = error.message.to_string();
+    state.metrics.order(OrderOutcome::Rejected, Some(error));
     if !state.audit.orders.record(entry) {
         tracing::warn!("an order refusal could not be queued for orders.csv");
     }

@@ -51,6 +51,13 @@ impl Launch {
                 // Tests poll with keys the server has not loaded yet; only the lockout test
                 // wants those refusals to ban.
                 ("MT5GW__AUTH__LOCKOUT__MAX_FAILURES".into(), "1000".into()),
+                // Tests poll; only the rate-limit tests want the contract's limits.
+                ("MT5GW__RATE_LIMITS__READ__PER_MINUTE".into(), "6000".into()),
+                ("MT5GW__RATE_LIMITS__READ__BURST".into(), "1000".into()),
+                ("MT5GW__RATE_LIMITS__TRADING__PER_MINUTE".into(), "6000".into()),
+                ("MT5GW__RATE_LIMITS__TRADING__BURST".into(), "1000".into()),
+                ("MT5GW__RATE_LIMITS__ADMIN__PER_MINUTE".into(), "6000".into()),
+                ("MT5GW__RATE_LIMITS__ADMIN__BURST".into(), "1000".into()),
             ],
             args: Vec::new(),
         }
@@ -226,8 +233,14 @@ pub async fn read_reply(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
+    let is_text = headers
+        .get("content-type")
+        .is_some_and(|value| value.to_str().unwrap_or_default().starts_with("text/plain"));
     let body = if text.is_empty() {
         serde_json::Value::Null
+    } else if is_text && status.is_success() {
+        // `/metrics` answers in the Prometheus text format.
+        serde_json::Value::String(text)
     } else {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
     };
