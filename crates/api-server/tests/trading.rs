@@ -43,6 +43,10 @@ fn orders_csv(gateway: &Gateway) -> Vec<csv::StringRecord> {
     reader.records().map(Result::unwrap).collect()
 }
 
+fn security_csv(gateway: &Gateway) -> String {
+    std::fs::read_to_string(gateway.dir.join("logs/security.csv")).unwrap_or_default()
+}
+
 /// Columns of orders.csv.
 const PHASE: usize = 4;
 const STATUS: usize = 17;
@@ -211,8 +215,10 @@ async fn a_tiny_loss_limit_reached_by_the_spread_allows_closes_only() {
 
     let rows = orders_csv(&gateway);
     assert!(rows.iter().any(|r| &r[RULE] == "DAILY_LOSS_LIMIT" && &r[STATUS] == "refused"));
-    let security = std::fs::read_to_string(gateway.dir.join("logs/security.csv")).unwrap();
-    assert!(security.contains("daily_loss_limit_hit"), "{security}");
+    // Security events are written without making the request wait: poll for the row.
+    assert!(
+        eventually(5, || async { security_csv(&gateway).contains("daily_loss_limit_hit") }).await
+    );
 }
 
 #[tokio::test]
@@ -245,8 +251,12 @@ async fn halt_stops_trading_and_only_an_admin_resumes() {
     assert_eq!(body["closed"].as_array().unwrap().len(), 2, "{body}");
     assert!(positions(&gateway).await.is_empty());
 
-    let security = std::fs::read_to_string(gateway.dir.join("logs/security.csv")).unwrap();
-    assert!(security.contains("trading_halted") && security.contains("trading_resumed"));
+    let both = eventually(5, || async {
+        let security = security_csv(&gateway);
+        security.contains("trading_halted") && security.contains("trading_resumed")
+    })
+    .await;
+    assert!(both, "{}", security_csv(&gateway));
 }
 
 /// POSTs with a key the server may not have loaded yet (it reloads every second).
@@ -497,12 +507,16 @@ async fn a_terminal_that_stalls_gives_504_and_the_order_is_reconciled() {
     assert_eq!(positions(&gateway).await.len(), 1, "sent once, never retried");
 
     // The terminal failure is in errors.csv, under the request's id.
-    let errors = std::fs::read_to_string(gateway.dir.join("logs/errors.csv")).unwrap();
     let request_id = headers["x-request-id"].to_str().unwrap();
-    assert!(
-        errors.lines().any(|line| line.contains(request_id) && line.contains("TERMINAL_TIMEOUT")),
-        "{errors}"
-    );
+    let errors_csv =
+        || std::fs::read_to_string(gateway.dir.join("logs/errors.csv")).unwrap_or_default();
+    let recorded = eventually(5, || async {
+        errors_csv()
+            .lines()
+            .any(|line| line.contains(request_id) && line.contains("TERMINAL_TIMEOUT"))
+    })
+    .await;
+    assert!(recorded, "{}", errors_csv());
 }
 
 /// Clears the immutable flag again even when the test fails, so the folder can be removed.
@@ -553,7 +567,7 @@ async fn an_order_that_cannot_be_recorded_is_not_sent() {
 }
 
 #[tokio::test]
-async fn injection_in_a_comment_lands_as_one_neutralized_cell() {
+async fn a_formula_in_the_symbol_lands_neutralized_in_orders_csv() {
     let gateway = Gateway::start();
     let (status, _, body) = post(
         &gateway,
@@ -562,6 +576,11 @@ async fn injection_in_a_comment_lands_as_one_neutralized_cell() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
+    // A refusal's row is written without making the request wait: poll for it.
+    let written =
+        eventually(5, || async { orders_csv(&gateway).iter().any(|r| &r[STATUS] == "refused") })
+            .await;
+    assert!(written, "no refused row in orders.csv");
     let rows = orders_csv(&gateway);
     let refused = rows.iter().find(|r| &r[STATUS] == "refused").unwrap();
     for cell in refused {
