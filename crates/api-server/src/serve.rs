@@ -99,6 +99,10 @@ async fn serve(loaded: &Loaded) -> anyhow::Result<ExitCode> {
         call_timeout: Duration::from_secs(settings.terminal.call_timeout_secs),
         metrics: Arc::new(Metrics::default()),
     };
+    let unreconciled = crate::trading::resume_unreconciled(&state);
+    if unreconciled > 0 {
+        tracing::warn!(unreconciled, "orders from before the stop are being reconciled");
+    }
     let bound = app::bind(settings, state)?;
     let scheme = if bound.tls { "https" } else { "http" };
     for addr in &bound.addrs {
@@ -148,7 +152,8 @@ async fn open_trading(settings: &Settings, terminal: &dyn Terminal) -> anyhow::R
         .context("cannot open the idempotency records")?;
     let mut seed = [0u8; 4];
     getrandom::fill(&mut seed).map_err(|err| anyhow::anyhow!("no randomness: {err}"))?;
-    Ok(Trading::new(gate, idempotency, u32::from_le_bytes(seed)))
+    let reconcile_for = Duration::from_secs(settings.trading.reconcile_secs);
+    Ok(Trading::new(gate, idempotency, u32::from_le_bytes(seed), reconcile_for))
 }
 
 /// Keeps the running server in step with the keys file (the CLI may change it at any time)

@@ -36,6 +36,9 @@ pub struct Settings {
 pub struct TradingSettings {
     /// Where `Idempotency-Key` records are kept for 24 hours.
     pub idempotency_file: PathBuf,
+    /// Seconds the gateway looks in the terminal's orders and history for an order whose
+    /// outcome it did not see, before it records the order as never executed.
+    pub reconcile_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -268,6 +271,13 @@ impl Settings {
         crate::perimeter::validate(self)?;
         if let Err(err) = self.logs.audit_config().validate() {
             return Err(SettingsError::Invalid(format!("logs: {err}")));
+        }
+        if !(1..=3_600).contains(&self.trading.reconcile_secs) {
+            return Err(SettingsError::Value {
+                key: "trading.reconcile_secs",
+                value: self.trading.reconcile_secs.to_string(),
+                reason: "must be between 1 and 3600 seconds".into(),
+            });
         }
         if let Err(err) = self.risk.validate() {
             return Err(SettingsError::Invalid(format!("risk: {err}")));

@@ -519,6 +519,40 @@ async fn a_terminal_that_stalls_gives_504_and_the_order_is_reconciled() {
     assert!(recorded, "{}", errors_csv());
 }
 
+#[tokio::test]
+async fn an_unknown_outcome_left_by_a_crash_is_reconciled_after_the_restart() {
+    let mut first = Launch::new()
+        .env("MT5GW__TERMINAL__CALL_TIMEOUT_SECS", "1")
+        .env("MT5GW__TERMINAL__SIM__STALL_TRADES_MS", "3000")
+        .start();
+    let admin = first.admin_key();
+    let (status, _, body) =
+        post(&first, "/api/orders", json!({ "symbol": "EURUSD", "type": "buy", "volume": 0.01 }))
+            .await;
+    assert_eq!(status, 504, "{body}");
+    let client_id = body["error"]["details"]["client_order_id"].as_str().unwrap().to_string();
+
+    // The process dies before the stalled order executes and before it is reconciled.
+    first.kill();
+    let unknown = |gateway: &Gateway| {
+        let rows = orders_csv(gateway);
+        rows.iter().rev().find(|r| r[CLIENT_ID] == *client_id).map(|r| r[STATUS].to_string())
+    };
+    assert_eq!(unknown(&first).as_deref(), Some("unknown"));
+
+    let second = Launch { dir: first.dir.clone(), temp: None, ..Launch::new() }
+        .env("MT5GW__TRADING__RECONCILE_SECS", "2")
+        .start();
+    let reconciled =
+        eventually(20, || async { unknown(&second).as_deref() == Some("reconciled") }).await;
+    assert!(reconciled, "{:?}", orders_csv(&second));
+    let rows = orders_csv(&second);
+    let last = rows.iter().rev().find(|r| r[CLIENT_ID] == *client_id).unwrap();
+    assert!(last[18].contains("not found"), "{last:?}");
+    let (_, _, open) = call(&second, Method::GET, "/api/positions", Some(&admin), None).await;
+    assert!(open["positions"].as_array().unwrap().is_empty(), "the order never executed");
+}
+
 /// Clears the immutable flag again even when the test fails, so the folder can be removed.
 struct Immutable(std::path::PathBuf);
 

@@ -18,6 +18,8 @@ mod body;
 mod pipeline;
 mod reconcile;
 
+pub use reconcile::resume_unreconciled;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -49,8 +51,6 @@ use pipeline::{
 const MT5_COMMENT_CHARS: usize = 31;
 /// Slippage accepted on closes, in points, when the caller names none.
 const CLOSE_DEVIATION: u32 = 20;
-/// How long reconciliation looks for an order whose outcome was not seen.
-const RECONCILE_FOR: Duration = Duration::from_secs(120);
 /// Overlap between two reads of the deal history for the day's P&L.
 const DEAL_OVERLAP: time::Duration = time::Duration::minutes(5);
 
@@ -62,16 +62,24 @@ pub struct Trading {
     ids: ClientOrderIds,
     /// Where the next read of the deal history starts.
     deals_from: Mutex<OffsetDateTime>,
+    /// How long reconciliation looks for an order whose outcome was not seen.
+    reconcile_for: Duration,
 }
 
 impl Trading {
     #[must_use]
-    pub fn new(gate: RiskGate, idempotency: Arc<IdempotencyStore>, seed: u32) -> Trading {
+    pub fn new(
+        gate: RiskGate,
+        idempotency: Arc<IdempotencyStore>,
+        seed: u32,
+        reconcile_for: Duration,
+    ) -> Trading {
         Trading {
             gate,
             idempotency,
             ids: ClientOrderIds { prefix: seed & 0xffff, counter: AtomicU64::new(0) },
             deals_from: Mutex::new(OffsetDateTime::UNIX_EPOCH),
+            reconcile_for,
         }
     }
 }

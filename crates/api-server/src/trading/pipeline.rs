@@ -277,7 +277,8 @@ where
             outcome.status = Some(OrderStatus::Unknown);
             "no answer from the terminal in time; reconciling".clone_into(&mut outcome.detail);
             let _ = state.audit.orders.append_durable(outcome.clone()).await;
-            spawn_reconciliation(state, outcome, client_id.clone(), reservation);
+            let since = OffsetDateTime::now_utc() - state.call_timeout;
+            spawn_reconciliation(state, outcome, client_id.clone(), Some(reservation), since);
             Err(ApiError::new(
                 ErrorCode::TerminalTimeout,
                 "the terminal did not answer in time; the order's outcome is being reconciled",

@@ -154,6 +154,13 @@ impl Gateway {
         self.child.as_ref().unwrap().id()
     }
 
+    /// Kills the process at once (SIGKILL), as a crash or power cut would; the folder stays.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
