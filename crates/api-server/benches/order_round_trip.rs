@@ -21,7 +21,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use audit_log::{AuditConfig, AuditLogs, Number, OrderEntry, OrderPhase, OrderStatus};
+use api_server::audit::number;
+use audit_log::{AuditConfig, AuditLogs, OrderEntry, OrderPhase, OrderStatus};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mt5_bridge::Terminal;
 use mt5_bridge::sim::{MarketHours, SimConfig, SimulatedTerminal, StartMode, SystemClock};
@@ -267,10 +268,6 @@ async fn send(terminal: &SimulatedTerminal, request: TradeRequest) -> TradeResul
 
 fn ticket(result: &TradeResult) -> u64 {
     result.order.or(result.deal).unwrap_or_else(|| panic!("an accepted order without a ticket"))
-}
-
-fn number(value: Decimal) -> Number {
-    Number::parse(&value.normalize().to_string()).unwrap_or_else(|| Number::from(0u32))
 }
 
 fn round_trips(c: &mut Criterion) {

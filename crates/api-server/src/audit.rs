@@ -126,8 +126,10 @@ fn deal_entry(deal: Deal) -> DealEntry {
     }
 }
 
-/// A decimal as the plain number cell it is; a decimal always prints as digits.
-fn number(value: Decimal) -> Number {
+/// A decimal as the plain number cell it is (a negative profit stays `-12.5`). A decimal
+/// always prints as digits, a sign and a point, so the fallback to 0 is never taken.
+#[must_use]
+pub fn number(value: Decimal) -> Number {
     Number::parse(&value.normalize().to_string()).unwrap_or_else(|| Number::from(0u32))
 }
 

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use audit_log::{Number, OrderEntry, OrderPhase, OrderStatus, SecurityEventKind};
+use audit_log::{OrderEntry, OrderPhase, OrderStatus, SecurityEventKind};
 use mt5_bridge::TerminalError;
 use mt5_bridge::types::{
     HistoryQuery, OrderType, PendingOrder, Position, TradeRequest, TradeResult,
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::app::{AppState, terminal_error};
-use crate::audit;
+use crate::audit::{self, number};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::idempotency::{self, Begin, Stored};
@@ -395,10 +395,6 @@ pub(super) fn report_loss_limit(
             format!("{hit:?}"),
         );
     }
-}
-
-pub(super) fn number(value: Decimal) -> Number {
-    Number::parse(&value.normalize().to_string()).unwrap_or_else(|| Number::from(0u32))
 }
 
 /// The comment MT5 stores: the client order id first, so reconciliation can find it.
