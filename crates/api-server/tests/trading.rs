@@ -115,6 +115,21 @@ async fn an_order_is_placed_modified_partly_closed_and_closed() {
     let accepted = rows.iter().filter(|r| &r[PHASE] == "outcome" && &r[STATUS] == "accepted");
     assert_eq!(accepted.count(), 4, "{rows:?}");
     assert_eq!(rows.iter().filter(|r| &r[PHASE] == "intent").count(), 4);
+
+    // Each fill (the opening buy, the partial close, the final close) reaches deals.csv once.
+    let fills = || {
+        let path = gateway.dir.join("logs/deals.csv");
+        let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };
+        reader
+            .records()
+            .map_while(Result::ok)
+            .filter(|r| &r[5] == "EURUSD")
+            .map(|r| (r[2].to_string(), r[7].to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert!(eventually(10, || async { fills().len() == 3 }).await, "{:?}", fills());
+    let entries: Vec<String> = fills().into_iter().map(|(_, entry)| entry).collect();
+    assert_eq!(entries, ["in", "out", "out"]);
 }
 
 #[tokio::test]
